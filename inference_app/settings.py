@@ -1,0 +1,217 @@
+"""Django settings for Switchboard, read from the environment (see .env.example for every variable).
+
+With nothing set, Switchboard runs on one machine: SQLite, a filesystem Celery broker, the embedded
+model and on-disk indexes, all under SWITCHBOARD_DATA_DIR. Setting DATABASE_URL, CELERY_BROKER_URL,
+REDIS_URL and LLM_BASE_URL moves it onto PostgreSQL, Redis and a vLLM server with no code change.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from inference_app.env import ConfigError, Env, read_dotenv
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# A .env file in the project root fills in what the real environment leaves unset.
+env = Env({**read_dotenv(BASE_DIR / ".env"), **os.environ})
+
+DATA_DIR = env.path("SWITCHBOARD_DATA_DIR", BASE_DIR / "var")
+
+DEBUG = env.bool("DEBUG", False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", [])
+TIME_ZONE = env.str("TIME_ZONE", "UTC")
+
+# --- storage -------------------------------------------------------------------------------------
+DATABASES = {
+    "default": env.database("DATABASE_URL", f"sqlite:///{DATA_DIR / 'switchboard.sqlite3'}").as_django(),
+}
+REDIS_URL = env.url("REDIS_URL", None, schemes=("redis", "rediss"))
+
+# --- Celery: the ticket pipeline -----------------------------------------------------------------
+CELERY_BROKER_URL = env.url(
+    "CELERY_BROKER_URL",
+    REDIS_URL or "filesystem://",
+    schemes=("redis", "rediss", "amqp", "filesystem", "memory"),
+)
+BROKER_DIR = DATA_DIR / "broker"
+if CELERY_BROKER_URL and CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+else:
+    # Well above the longest task, so a slow model call is never handed to a second worker.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Task results are not kept (tickets carry their own state); tasks that answer, like the health
+# ping, opt in and land here.
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", REDIS_URL or f"file://{DATA_DIR / 'results'}")
+CELERY_RESULT_EXPIRES = 3600
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "switchboard"
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimum=1)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", 360, minimum=1)
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- the model layer -----------------------------------------------------------------------------
+LLM_BACKEND = env.choice("LLM_BACKEND", "llamacpp", ("llamacpp", "openai"))
+LLM_BASE_URL = env.url("LLM_BASE_URL", None, schemes=("http", "https"))
+if LLM_BACKEND == "openai" and LLM_BASE_URL is None and not env.is_set("LLM_BASE_URL"):
+    env.required_str(
+        "LLM_BASE_URL", "LLM_BACKEND=openai needs the server's address, e.g. http://vllm:8000/v1"
+    )
+LLM_MODEL = env.str("LLM_MODEL", "smollm2-135m-instruct")
+LLM_API_KEY = env.optional_str("LLM_API_KEY")
+LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", 30.0, minimum=0.1)
+LLM_MAX_RETRIES = env.int("LLM_MAX_RETRIES", 2, minimum=0, maximum=10)
+LLM_PRICE_PROMPT_PER_MTOK = env.float("LLM_PRICE_PROMPT_PER_MTOK", 0.0, minimum=0)
+LLM_PRICE_COMPLETION_PER_MTOK = env.float("LLM_PRICE_COMPLETION_PER_MTOK", 0.0, minimum=0)
+LLM_WATTS = env.float("LLM_WATTS", 30.0, minimum=0)
+
+# --- retrieval -----------------------------------------------------------------------------------
+EMBEDDING_MODEL = env.str("EMBEDDING_MODEL", "all-MiniLM-L6-v2")
+INDEX_DIR = env.path("INDEX_DIR", DATA_DIR / "index")
+# Threads per process for torch, FAISS and llama.cpp. On small machines one thread per process,
+# scaled with processes, beats several threads in one.
+SWITCHBOARD_THREADS = env.int("SWITCHBOARD_THREADS", 1, minimum=1, maximum=256)
+
+# --- secrets -------------------------------------------------------------------------------------
+SECRET_KEY = env.optional_str("SECRET_KEY") or ""
+SECRET_KEY_FILE = env.optional_str("SECRET_KEY_FILE")
+
+LOG_LEVEL = env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
+
+try:
+    env.raise_for_errors()
+except ConfigError as exc:
+    sys.stderr.write(f"Switchboard cannot start, bad configuration: {exc}\n")
+    raise SystemExit(2) from None
+
+for _directory in (DATA_DIR, BROKER_DIR / "queue", BROKER_DIR / "processed", DATA_DIR / "results", INDEX_DIR):
+    _directory.mkdir(parents=True, exist_ok=True)
+
+
+def _load_or_create_secret_key() -> str:
+    """SECRET_KEY, else SECRET_KEY_FILE, else a key generated once and kept in the data directory."""
+    if SECRET_KEY:
+        return SECRET_KEY
+    path = Path(SECRET_KEY_FILE) if SECRET_KEY_FILE else DATA_DIR / "secret_key"
+    if path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    if SECRET_KEY_FILE:
+        sys.stderr.write(
+            f"Switchboard cannot start, bad configuration: SECRET_KEY_FILE={path} does not exist\n"
+        )
+        raise SystemExit(2)
+    key = secrets.token_urlsafe(50)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(key, encoding="utf-8")
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return key
+
+
+SECRET_KEY = _load_or_create_secret_key()
+
+# --- Django --------------------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "tickets",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "inference_app.urls"
+WSGI_APPLICATION = "inference_app.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DATA_DIR / "cache"),
+        }
+    }
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env.path("STATIC_ROOT", DATA_DIR / "static")
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Switchboard API",
+    "DESCRIPTION": "Support tickets in, routing decisions and grounded suggestions out.",
+    "VERSION": "1.0.0",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+}

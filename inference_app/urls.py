@@ -1,0 +1,11 @@
+"""Top-level URLs."""
+
+from django.contrib import admin
+from django.urls import path
+
+from inference_app import health
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", health.healthz, name="healthz"),
+]

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Quick start: install, migrate, load the demo company, then run the web server and a Celery worker
+# on the embedded default (SQLite, a filesystem broker, the embedded model) unless URLs are set.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh requirements.txt
+VENV="${SWITCHBOARD_VENV:-.venv}"
+PY="$VENV/bin/python"
+PORT="${PORT:-8000}"
+"$PY" manage.py migrate --no-input
+"$PY" manage.py collectstatic --no-input --verbosity 0
+"$PY" manage.py load_demo
+echo "==> starting a Celery worker and the web server on http://127.0.0.1:$PORT/ (Ctrl-C stops both)"
+"$VENV/bin/celery" -A inference_app worker --loglevel=INFO --concurrency=1 &
+worker=$!
+trap 'kill $worker 2>/dev/null; wait $worker 2>/dev/null' EXIT INT TERM
+"$VENV/bin/gunicorn" inference_app.wsgi --bind "127.0.0.1:$PORT" --workers 2 --access-logfile -

@@ -1,0 +1,44 @@
+"""A real Celery worker consuming from the real Redis broker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+
+from inference_app.celery import app, ping
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def test_redis_answers() -> None:
+    assert settings.REDIS_URL and settings.CELERY_BROKER_URL.startswith("redis://")
+    assert redis.Redis.from_url(settings.CELERY_BROKER_URL).ping()
+
+
+def test_a_worker_runs_a_task_sent_through_redis() -> None:
+    worker = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "celery"),
+            "-A",
+            "inference_app",
+            "worker",
+            "--pool=solo",
+            "-l",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=os.environ.copy(),
+    )
+    try:
+        assert ping.delay().get(timeout=60) == "pong"
+        assert app.conf.task_acks_late and app.conf.task_reject_on_worker_lost
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)

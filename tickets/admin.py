@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from tickets.models import AuditEvent, Category, Suggestion, Team, TeamMembership, Ticket
+
+
+class TeamMembershipInline(admin.TabularInline):
+    model = TeamMembership
+    extra = 1
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "description"]
+    search_fields = ["name"]
+    inlines = [TeamMembershipInline]
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ["name", "default_team", "default_priority", "sla_hours"]
+    list_filter = ["default_team", "default_priority"]
+    search_fields = ["name", "description"]
+
+
+class SuggestionInline(admin.StackedInline):
+    model = Suggestion
+    extra = 0
+    can_delete = False
+    readonly_fields = [field.name for field in Suggestion._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Ticket)
+class TicketAdmin(admin.ModelAdmin):
+    list_display = ["reference", "subject", "status", "team", "category", "priority", "channel", "created_at"]
+    list_filter = ["status", "team", "category", "priority", "channel"]
+    search_fields = ["reference", "subject", "body", "requester_email", "external_id"]
+    readonly_fields = ["reference", "status_token", "created_at", "updated_at", "status_changed_at"]
+    raw_id_fields = ["duplicate_of", "assignee"]
+    date_hierarchy = "created_at"
+    inlines = [SuggestionInline]
+
+
+@admin.register(Suggestion)
+class SuggestionAdmin(admin.ModelAdmin):
+    list_display = [
+        "ticket",
+        "category",
+        "team",
+        "priority",
+        "confidence",
+        "decision",
+        "degraded",
+        "created_at",
+    ]
+    list_filter = ["decision", "degraded", "backend"]
+    raw_id_fields = ["ticket"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read-only: the audit trail is append-only."""
+
+    list_display = ["ticket", "sequence", "stage", "action", "actor_type", "actor", "created_at"]
+    list_filter = ["stage", "actor_type", "action"]
+    search_fields = ["ticket__reference", "action", "actor"]
+    list_select_related = ["ticket"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field.name for field in AuditEvent._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

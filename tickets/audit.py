@@ -1,0 +1,151 @@
+"""The append-only, hash-chained audit trail of every ticket.
+
+Each event's hash covers its own fields and the previous event's hash, so editing or deleting any
+past event (even straight in the database) breaks the chain from there on, and ``verify_chain``
+names the first broken link.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from tickets.models import AuditEvent, Ticket
+
+GENESIS_HASH = "0" * 64
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def text_fingerprint(text: str) -> str:
+    """What the audit trail keeps of a text: its SHA-256, never the text itself."""
+    return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
+
+
+def event_hash(
+    *,
+    ticket_id: int,
+    sequence: int,
+    stage: str,
+    action: str,
+    actor_type: str,
+    actor: str,
+    details: dict[str, Any],
+    created_at: datetime,
+    prev_hash: str,
+) -> str:
+    payload = canonical_json(
+        {
+            "ticket": ticket_id,
+            "sequence": sequence,
+            "stage": stage,
+            "action": action,
+            "actor_type": actor_type,
+            "actor": actor,
+            "details": details,
+            "created_at": created_at.astimezone(UTC).isoformat(),
+            "prev_hash": prev_hash,
+        }
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def record_event(
+    *,
+    ticket_id: int,
+    stage: str,
+    action: str,
+    actor_type: str = AuditEvent.ActorType.SYSTEM,
+    actor: str = "",
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to a ticket's trail, chained to the previous one."""
+    # Store exactly what is hashed: JSON round-tripping turns dates and decimals into strings.
+    clean_details: dict[str, Any] = json.loads(canonical_json(details or {}))
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                # Lock the ticket row so concurrent writers to one trail take turns (PostgreSQL);
+                # SQLite serialises writers itself and the unique sequence catches the rest.
+                Ticket.objects.select_for_update().only("id").get(pk=ticket_id)
+                last = (
+                    AuditEvent.objects.filter(ticket_id=ticket_id)
+                    .order_by("-sequence")
+                    .values_list("sequence", "hash")
+                    .first()
+                )
+                sequence, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
+                created_at = timezone.now()
+                event = AuditEvent(
+                    ticket_id=ticket_id,
+                    sequence=sequence,
+                    stage=stage,
+                    action=action,
+                    actor_type=actor_type,
+                    actor=actor,
+                    details=clean_details,
+                    created_at=created_at,
+                    prev_hash=prev_hash,
+                )
+                event.hash = event_hash(
+                    ticket_id=ticket_id,
+                    sequence=sequence,
+                    stage=stage,
+                    action=action,
+                    actor_type=actor_type,
+                    actor=actor,
+                    details=clean_details,
+                    created_at=created_at,
+                    prev_hash=prev_hash,
+                )
+                event.save(force_insert=True)
+                return event
+        except IntegrityError:
+            continue
+    raise RuntimeError(f"could not append to the audit trail of ticket {ticket_id}")
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    ticket_id: int
+    sequence: int
+    reason: str
+
+
+def verify_chain(events: Iterable[AuditEvent]) -> Iterator[ChainBreak]:
+    """Check events ordered by (ticket, sequence); yield every break found."""
+    current_ticket: int | None = None
+    expected_prev = GENESIS_HASH
+    expected_sequence = 1
+    for event in events:
+        if event.ticket_id != current_ticket:
+            current_ticket, expected_prev, expected_sequence = event.ticket_id, GENESIS_HASH, 1
+        if event.sequence != expected_sequence:
+            yield ChainBreak(
+                event.ticket_id, event.sequence, f"expected event #{expected_sequence} (one is missing)"
+            )
+        if event.prev_hash != expected_prev:
+            yield ChainBreak(event.ticket_id, event.sequence, "does not link to the previous event")
+        recomputed = event_hash(
+            ticket_id=event.ticket_id,
+            sequence=event.sequence,
+            stage=event.stage,
+            action=event.action,
+            actor_type=event.actor_type,
+            actor=event.actor,
+            details=event.details,
+            created_at=event.created_at,
+            prev_hash=event.prev_hash,
+        )
+        if recomputed != event.hash:
+            yield ChainBreak(event.ticket_id, event.sequence, "content was changed after it was written")
+        expected_prev, expected_sequence = event.hash, event.sequence + 1

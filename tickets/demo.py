@@ -1,0 +1,195 @@
+"""Loads the demo company: teams, categories, agents, resolved past tickets and new incoming ones.
+
+Everything is generated from the hand-written content in ``tickets.demo_content`` with a fixed seed,
+so every load produces the same company. Loading is idempotent: rows are keyed by name or by the
+ticket's demo external id, and a second load only fills in what is missing.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from tickets import demo_content as content
+from tickets.audit import record_event, text_fingerprint
+from tickets.models import AuditEvent, Category, Channel, Team, TeamMembership, Ticket, TicketStatus
+from tickets.services import ticket_create
+
+PAST_TICKETS = 360
+SEED = 20261126
+
+PRODUCTS = ("Q3 launch", "Website redesign", "Client onboarding", "Warehouse move", "Annual audit")
+DEVICES = ("MacBook Air M2", "ThinkPad T14", "Dell XPS 13", "Surface Laptop 5", "iPhone 15", "Pixel 8")
+BROWSERS = ("Firefox 131", "Chrome 130", "Safari 18", "Edge 129")
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "September", "October")
+
+
+@dataclass
+class DemoSummary:
+    teams: int = 0
+    categories: int = 0
+    users_created: int = 0
+    past_created: int = 0
+    incoming_created: int = 0
+    admin_password: str | None = None
+
+
+def _fill(template: str, rng: random.Random, first_name: str) -> str:
+    return template.format(
+        name=first_name,
+        invoice=f"INV-{rng.randint(10000, 99999)}",
+        project=rng.choice(PRODUCTS),
+        device=rng.choice(DEVICES),
+        browser=rng.choice(BROWSERS),
+        amount=f"{rng.randint(9, 900)}.{rng.choice(('00', '50', '99'))}",
+        date=f"{rng.randint(1, 28)} {rng.choice(MONTHS)}",
+    )
+
+
+def _load_teams_and_categories() -> dict[str, Category]:
+    teams = {}
+    for demo_team in content.TEAMS:
+        team, _ = Team.objects.update_or_create(
+            name=demo_team.name, defaults={"description": demo_team.description}
+        )
+        teams[team.name] = team
+    categories = {}
+    for demo_category in content.CATEGORIES:
+        category, _ = Category.objects.update_or_create(
+            name=demo_category.name,
+            defaults={
+                "description": demo_category.description,
+                "default_team": teams[demo_category.team],
+                "default_priority": demo_category.priority,
+                "sla_hours": demo_category.sla_hours,
+            },
+        )
+        categories[category.name] = category
+    return categories
+
+
+def _load_users(summary: DemoSummary, credentials_file: Path) -> None:
+    """An admin and one agent per team, sharing one generated password kept in the data directory."""
+    user_model = get_user_model()
+    if credentials_file.is_file():
+        password = credentials_file.read_text(encoding="utf-8").strip()
+    else:
+        password = secrets.token_urlsafe(12)
+        credentials_file.write_text(password + "\n", encoding="utf-8")
+        credentials_file.chmod(0o600)
+    summary.admin_password = password
+    if not user_model.objects.filter(username="admin").exists():
+        user_model.objects.create_superuser("admin", "admin@example.com", password)
+        summary.users_created += 1
+    for index, team in enumerate(Team.objects.order_by("name")):
+        username = f"agent.{slugify(team.name)}"
+        user, created = user_model.objects.get_or_create(
+            username=username,
+            defaults={"first_name": content.FIRST_NAMES[index], "email": f"{username}@example.com"},
+        )
+        if created:
+            user.set_password(password)
+            user.save(update_fields=["password"])
+            summary.users_created += 1
+        TeamMembership.objects.get_or_create(team=team, user=user)
+
+
+def _past_ticket_rows(now: datetime) -> list[tuple[str, content.DemoCategory, str, str, str, str, datetime]]:
+    """(external id, category, subject, body, resolution, requester, created) for every past ticket."""
+    rng = random.Random(SEED)
+    rows = []
+    for number in range(1, PAST_TICKETS + 1):
+        category = rng.choice(content.CATEGORIES)
+        subject, body = rng.choice(category.problems)
+        first, last = rng.choice(content.FIRST_NAMES), rng.choice(content.LAST_NAMES)
+        created = now - timedelta(days=rng.randint(2, 180), minutes=rng.randint(0, 1440))
+        rows.append(
+            (
+                f"demo-past-{number:04d}",
+                category,
+                _fill(subject, rng, first),
+                _fill(body, rng, first),
+                _fill(rng.choice(category.resolutions), rng, first),
+                f"{first} {last}",
+                created,
+            )
+        )
+    return rows
+
+
+def load_demo(*, data_dir: Path, progress: Callable[[str], None] = lambda message: None) -> DemoSummary:
+    summary = DemoSummary()
+    with transaction.atomic():
+        categories = _load_teams_and_categories()
+        summary.teams, summary.categories = len(content.TEAMS), len(categories)
+        _load_users(summary, data_dir / "demo-password.txt")
+    progress(f"{summary.teams} teams, {summary.categories} categories")
+
+    now = timezone.now()
+    existing = set(Ticket.objects.filter(channel=Channel.DEMO).values_list("external_id", flat=True))
+    for external_id, demo_category, subject, body, resolution, requester, created in _past_ticket_rows(now):
+        if external_id in existing:
+            continue
+        category = categories[demo_category.name]
+        with transaction.atomic():
+            resolved = created + timedelta(
+                hours=random.Random(external_id).randint(1, demo_category.sla_hours)
+            )
+            ticket = Ticket.objects.create(
+                subject=subject,
+                body=body,
+                requester_name=requester,
+                requester_email=f"{requester.split()[0].lower()}@customer.example",
+                channel=Channel.DEMO,
+                external_id=external_id,
+                status=TicketStatus.RESOLVED,
+                team_id=category.default_team_id,
+                category=category,
+                priority=category.default_priority,
+                resolution=resolution,
+                created_at=created,
+                status_changed_at=resolved,
+                resolved_at=resolved,
+                due_at=created + timedelta(hours=category.sla_hours),
+            )
+            record_event(
+                ticket_id=ticket.pk,
+                stage=AuditEvent.Stage.INTAKE,
+                action="ticket.imported",
+                actor="load_demo",
+                details={
+                    "source": "demo",
+                    "external_id": external_id,
+                    "body_sha256": text_fingerprint(body),
+                    "category": category.name,
+                    "status": TicketStatus.RESOLVED,
+                },
+            )
+        summary.past_created += 1
+    progress(f"{summary.past_created} past tickets created")
+
+    for number, (subject, body, _category_name) in enumerate(content.INCOMING, start=1):
+        external_id = f"demo-new-{number:02d}"
+        if external_id in existing:
+            continue
+        ticket_create(
+            subject=subject,
+            body=body,
+            requester_name="Demo requester",
+            requester_email=f"requester{number}@customer.example",
+            channel=Channel.DEMO,
+            external_id=external_id,
+            actor="load_demo",
+        )
+        summary.incoming_created += 1
+    progress(f"{summary.incoming_created} incoming tickets created")
+    return summary

@@ -1,0 +1,126 @@
+"""Business operations on tickets. Views, API and tasks call these; they never write models directly."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from tickets.audit import record_event, text_fingerprint
+from tickets.models import ALLOWED_TRANSITIONS, AuditEvent, Channel, Ticket, TicketStatus
+
+MAX_SUBJECT_CHARS = 300
+MAX_BODY_CHARS = 50_000
+
+
+class InvalidTransition(Exception):
+    """The ticket is not in a status from which the requested move is allowed."""
+
+
+def _clean_ticket_text(*, subject: str, body: str) -> tuple[str, str]:
+    errors: dict[str, list[str]] = {}
+    subject, body = subject.strip(), body.strip()
+    if not subject:
+        errors.setdefault("subject", []).append("A subject is required.")
+    elif len(subject) > MAX_SUBJECT_CHARS:
+        errors.setdefault("subject", []).append(f"At most {MAX_SUBJECT_CHARS} characters.")
+    if not body:
+        errors.setdefault("body", []).append("A description is required.")
+    elif len(body) > MAX_BODY_CHARS:
+        errors.setdefault("body", []).append(f"At most {MAX_BODY_CHARS} characters.")
+    for field, value in (("subject", subject), ("body", body)):
+        if "\x00" in value:
+            errors.setdefault(field, []).append("Contains a NUL character.")
+    if errors:
+        raise ValidationError(errors)
+    return subject, body
+
+
+def ticket_create(
+    *,
+    subject: str,
+    body: str,
+    requester_email: str = "",
+    requester_name: str = "",
+    channel: str = Channel.WEB,
+    external_id: str = "",
+    actor_type: str = AuditEvent.ActorType.REQUESTER,
+    actor: str = "",
+    created_at: datetime | None = None,
+) -> Ticket:
+    """Save a new ticket in status ``received`` and record its arrival in the audit trail."""
+    subject, body = _clean_ticket_text(subject=subject, body=body)
+    now = timezone.now()
+    with transaction.atomic():
+        ticket = Ticket(
+            subject=subject,
+            body=body,
+            requester_email=requester_email,
+            requester_name=requester_name,
+            channel=channel,
+            external_id=external_id,
+            created_at=created_at or now,
+            status_changed_at=now,
+        )
+        ticket.full_clean(exclude=["reference", "status_token"])
+        ticket.save(force_insert=True)
+        record_event(
+            ticket_id=ticket.pk,
+            stage=AuditEvent.Stage.INTAKE,
+            action="ticket.created",
+            actor_type=actor_type,
+            actor=actor or requester_email,
+            details={
+                "channel": channel,
+                "external_id": external_id,
+                "subject_sha256": text_fingerprint(subject),
+                "body_sha256": text_fingerprint(body),
+                "body_chars": len(body),
+            },
+        )
+    return ticket
+
+
+def ticket_transition(
+    *,
+    ticket_id: int,
+    to_status: str,
+    stage: str,
+    actor_type: str = AuditEvent.ActorType.SYSTEM,
+    actor: str = "",
+    details: dict[str, Any] | None = None,
+    **changes: Any,
+) -> Ticket:
+    """Move a ticket to ``to_status`` if its life cycle allows it, with an audit event.
+
+    The move is one conditional UPDATE (``WHERE status IN <allowed sources>``): of two workers
+    racing for the same ticket exactly one wins; the other gets :class:`InvalidTransition`.
+    ``changes`` sets other fields in the same UPDATE (team, category, priority, due_at, ...).
+    """
+    sources = [status for status, targets in ALLOWED_TRANSITIONS.items() if to_status in targets]
+    now = timezone.now()
+    with transaction.atomic():
+        previous = Ticket.objects.filter(pk=ticket_id).values_list("status", flat=True).first()
+        if previous is None:
+            raise Ticket.DoesNotExist(f"no ticket {ticket_id}")
+        updated = Ticket.objects.filter(pk=ticket_id, status=previous, status__in=sources).update(
+            status=to_status,
+            status_changed_at=now,
+            updated_at=now,
+            **({"resolved_at": now} if to_status == TicketStatus.RESOLVED else {}),
+            **changes,
+        )
+        if updated != 1:
+            raise InvalidTransition(f"ticket {ticket_id} cannot go from {previous} to {to_status}")
+        record_event(
+            ticket_id=ticket_id,
+            stage=stage,
+            action=f"status.{to_status}",
+            actor_type=actor_type,
+            actor=actor,
+            details={"from": previous, "to": to_status, **(details or {})},
+        )
+    return Ticket.objects.get(pk=ticket_id)
