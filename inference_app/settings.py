@@ -44,6 +44,7 @@ if CELERY_BROKER_URL and CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
 else:
@@ -97,7 +98,14 @@ except ConfigError as exc:
     sys.stderr.write(f"Switchboard cannot start, bad configuration: {exc}\n")
     raise SystemExit(2) from None
 
-for _directory in (DATA_DIR, BROKER_DIR / "queue", BROKER_DIR / "processed", DATA_DIR / "results", INDEX_DIR):
+for _directory in (
+    DATA_DIR,
+    BROKER_DIR / "queue",
+    BROKER_DIR / "processed",
+    BROKER_DIR / "control",
+    DATA_DIR / "results",
+    INDEX_DIR,
+):
     _directory.mkdir(parents=True, exist_ok=True)
 
 

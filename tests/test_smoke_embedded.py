@@ -92,6 +92,7 @@ def test_fresh_install_serves_the_demo_company_and_runs_tasks(embedded_install: 
         )
         assert answer.stdout.strip() == "pong", answer.stderr
         assert any((data_dir / "broker").rglob("*")), "the filesystem broker wrote nothing"
+        assert not (ROOT / "control").exists(), "the broker wrote outside the data directory"
 
         base = f"http://127.0.0.1:{port}"
         _wait_for(f"{base}/healthz")
