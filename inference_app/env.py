@@ -11,8 +11,10 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
+
+Number = TypeVar("Number", int, float)
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
@@ -102,21 +104,21 @@ class Env:
     def is_set(self, name: str) -> bool:
         return self._raw(name) is not None
 
-    def str(self, name: str, default: str) -> str:
+    def text(self, name: str, default: str) -> str:
         raw = self._raw(name)
         return default if raw is None else raw
 
-    def optional_str(self, name: str) -> str | None:
+    def optional_text(self, name: str) -> str | None:
         return self._raw(name)
 
-    def required_str(self, name: str, reason: str) -> str:
+    def required_text(self, name: str, reason: str) -> str:
         raw = self._raw(name)
         if raw is None:
             self.errors.append(f"{name} is not set: {reason}")
             return ""
         return raw
 
-    def bool(self, name: str, default: bool) -> bool:
+    def boolean(self, name: str, default: bool) -> bool:
         raw = self._raw(name)
         if raw is None:
             return default
@@ -128,7 +130,9 @@ class Env:
         self._fail(name, raw, "expected one of true/false, yes/no, on/off, 1/0")
         return default
 
-    def int(self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    def integer(
+        self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
+    ) -> int:
         raw = self._raw(name)
         if raw is None:
             return default
@@ -139,7 +143,7 @@ class Env:
             return default
         return self._in_range(name, raw, value, default, minimum, maximum)
 
-    def float(
+    def number(
         self, name: str, default: float, *, minimum: float | None = None, maximum: float | None = None
     ) -> float:
         raw = self._raw(name)
@@ -155,7 +159,15 @@ class Env:
             return default
         return self._in_range(name, raw, value, default, minimum, maximum)
 
-    def _in_range(self, name, raw, value, default, minimum, maximum):  # type: ignore[no-untyped-def]
+    def _in_range(
+        self,
+        name: str,
+        raw: str,
+        value: Number,
+        default: Number,
+        minimum: Number | None,
+        maximum: Number | None,
+    ) -> Number:
         if minimum is not None and value < minimum:
             self._fail(name, raw, f"must be at least {minimum}")
             return default
@@ -174,31 +186,35 @@ class Env:
             return default
         return raw.lower()
 
-    def list(self, name: str, default: Iterable[str]) -> list[str]:
+    def csv_list(self, name: str, default: Iterable[str]) -> list[str]:
         raw = self._raw(name)
         if raw is None:
             return list(default)
         return [item.strip() for item in raw.split(",") if item.strip()]
 
-    def url(self, name: str, default: str | None, *, schemes: Iterable[str]) -> str | None:
+    def optional_url(self, name: str, *, schemes: Iterable[str]) -> str | None:
+        """The URL in ``name``, or None when unset (or bad: the error is recorded)."""
         allowed = tuple(schemes)
         raw = self._raw(name)
         if raw is None:
-            return default
+            return None
         parts = urlsplit(raw)
         if parts.scheme not in allowed:
             self._fail(name, raw, f"expected a URL starting with {' or '.join(s + '://' for s in allowed)}")
-            return default
+            return None
         needs_host = parts.scheme not in {"filesystem", "memory", "sqlite"}
         try:
             parts.port  # noqa: B018 - raises ValueError on a bad port
         except ValueError:
             self._fail(name, raw, "the port is not a number between 0 and 65535")
-            return default
+            return None
         if needs_host and not parts.hostname:
             self._fail(name, raw, "the URL has no host")
-            return default
+            return None
         return raw
+
+    def url(self, name: str, default: str, *, schemes: Iterable[str]) -> str:
+        return self.optional_url(name, schemes=schemes) or default
 
     def database(self, name: str, default: str) -> DatabaseUrl:
         raw = self._raw(name) or default

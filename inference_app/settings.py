@@ -12,7 +12,12 @@ import secrets
 import sys
 from pathlib import Path
 
+import django_stubs_ext
+
 from inference_app.env import ConfigError, Env, read_dotenv
+
+# Lets admin and queryset classes be subscripted at run time, as their type hints do.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -21,16 +26,16 @@ env = Env({**read_dotenv(BASE_DIR / ".env"), **os.environ})
 
 DATA_DIR = env.path("SWITCHBOARD_DATA_DIR", BASE_DIR / "var")
 
-DEBUG = env.bool("DEBUG", False)
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", [])
-TIME_ZONE = env.str("TIME_ZONE", "UTC")
+DEBUG = env.boolean("DEBUG", False)
+ALLOWED_HOSTS = env.csv_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.csv_list("CSRF_TRUSTED_ORIGINS", [])
+TIME_ZONE = env.text("TIME_ZONE", "UTC")
 
 # --- storage -------------------------------------------------------------------------------------
 DATABASES = {
     "default": env.database("DATABASE_URL", f"sqlite:///{DATA_DIR / 'switchboard.sqlite3'}").as_django(),
 }
-REDIS_URL = env.url("REDIS_URL", None, schemes=("redis", "rediss"))
+REDIS_URL = env.optional_url("REDIS_URL", schemes=("redis", "rediss"))
 
 # --- Celery: the ticket pipeline -----------------------------------------------------------------
 CELERY_BROKER_URL = env.url(
@@ -39,7 +44,7 @@ CELERY_BROKER_URL = env.url(
     schemes=("redis", "rediss", "amqp", "filesystem", "memory"),
 )
 BROKER_DIR = DATA_DIR / "broker"
-if CELERY_BROKER_URL and CELERY_BROKER_URL.startswith("filesystem://"):
+if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
@@ -52,43 +57,43 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 # Task results are not kept (tickets carry their own state); tasks that answer, like the health
 # ping, opt in and land here.
-CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", REDIS_URL or f"file://{DATA_DIR / 'results'}")
+CELERY_RESULT_BACKEND = env.text("CELERY_RESULT_BACKEND", REDIS_URL or f"file://{DATA_DIR / 'results'}")
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "switchboard"
-CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimum=1)
-CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", 360, minimum=1)
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_SOFT_TIME_LIMIT = env.integer("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimum=1)
+CELERY_TASK_TIME_LIMIT = env.integer("CELERY_TASK_TIME_LIMIT", 360, minimum=1)
+CELERY_TASK_ALWAYS_EAGER = env.boolean("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- the model layer -----------------------------------------------------------------------------
 LLM_BACKEND = env.choice("LLM_BACKEND", "llamacpp", ("llamacpp", "openai"))
-LLM_BASE_URL = env.url("LLM_BASE_URL", None, schemes=("http", "https"))
+LLM_BASE_URL = env.optional_url("LLM_BASE_URL", schemes=("http", "https"))
 if LLM_BACKEND == "openai" and LLM_BASE_URL is None and not env.is_set("LLM_BASE_URL"):
-    env.required_str(
+    env.required_text(
         "LLM_BASE_URL", "LLM_BACKEND=openai needs the server's address, e.g. http://vllm:8000/v1"
     )
-LLM_MODEL = env.str("LLM_MODEL", "smollm2-135m-instruct")
-LLM_API_KEY = env.optional_str("LLM_API_KEY")
-LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", 30.0, minimum=0.1)
-LLM_MAX_RETRIES = env.int("LLM_MAX_RETRIES", 2, minimum=0, maximum=10)
-LLM_PRICE_PROMPT_PER_MTOK = env.float("LLM_PRICE_PROMPT_PER_MTOK", 0.0, minimum=0)
-LLM_PRICE_COMPLETION_PER_MTOK = env.float("LLM_PRICE_COMPLETION_PER_MTOK", 0.0, minimum=0)
-LLM_WATTS = env.float("LLM_WATTS", 30.0, minimum=0)
+LLM_MODEL = env.text("LLM_MODEL", "smollm2-135m-instruct")
+LLM_API_KEY = env.optional_text("LLM_API_KEY")
+LLM_TIMEOUT_SECONDS = env.number("LLM_TIMEOUT_SECONDS", 30.0, minimum=0.1)
+LLM_MAX_RETRIES = env.integer("LLM_MAX_RETRIES", 2, minimum=0, maximum=10)
+LLM_PRICE_PROMPT_PER_MTOK = env.number("LLM_PRICE_PROMPT_PER_MTOK", 0.0, minimum=0)
+LLM_PRICE_COMPLETION_PER_MTOK = env.number("LLM_PRICE_COMPLETION_PER_MTOK", 0.0, minimum=0)
+LLM_WATTS = env.number("LLM_WATTS", 30.0, minimum=0)
 
 # --- retrieval -----------------------------------------------------------------------------------
-EMBEDDING_MODEL = env.str("EMBEDDING_MODEL", "all-MiniLM-L6-v2")
+EMBEDDING_MODEL = env.text("EMBEDDING_MODEL", "all-MiniLM-L6-v2")
 INDEX_DIR = env.path("INDEX_DIR", DATA_DIR / "index")
 # Threads per process for torch, FAISS and llama.cpp. On small machines one thread per process,
 # scaled with processes, beats several threads in one.
-SWITCHBOARD_THREADS = env.int("SWITCHBOARD_THREADS", 1, minimum=1, maximum=256)
+SWITCHBOARD_THREADS = env.integer("SWITCHBOARD_THREADS", 1, minimum=1, maximum=256)
 
 # --- secrets -------------------------------------------------------------------------------------
-SECRET_KEY = env.optional_str("SECRET_KEY") or ""
-SECRET_KEY_FILE = env.optional_str("SECRET_KEY_FILE")
+SECRET_KEY = env.optional_text("SECRET_KEY") or ""
+SECRET_KEY_FILE = env.optional_text("SECRET_KEY_FILE")
 
 LOG_LEVEL = env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
 
@@ -142,6 +147,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "retrieval",
     "tickets",
 ]
 

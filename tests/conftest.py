@@ -5,6 +5,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,3 +42,26 @@ def shared_data() -> Iterator[Path]:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"the shared datasets are not here ({SHARED_DATA}); CI has them")
     yield SHARED_DATA
+
+
+@pytest.fixture
+def knowledge_dir(settings: Any, tmp_path: Path) -> Iterator[Path]:
+    """An empty, private index directory for this test; the process's loaded index is forgotten."""
+    from retrieval.services import kb_reset_local
+
+    settings.INDEX_DIR = tmp_path / "index"
+    settings.INDEX_DIR.mkdir()
+    kb_reset_local()
+    yield settings.INDEX_DIR
+    kb_reset_local()
+
+
+@pytest.fixture
+def eager_celery() -> Iterator[None]:
+    """Run tasks inline in this process (for tests of what a task does, not of the worker)."""
+    from inference_app.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous

@@ -8,27 +8,27 @@ from django.http import HttpRequest
 from tickets.models import AuditEvent, Category, Suggestion, Team, TeamMembership, Ticket
 
 
-class TeamMembershipInline(admin.TabularInline):
+class TeamMembershipInline(admin.TabularInline[TeamMembership, Team]):
     model = TeamMembership
     extra = 1
     autocomplete_fields = ["user"]
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(admin.ModelAdmin[Team]):
     list_display = ["name", "description"]
     search_fields = ["name"]
     inlines = [TeamMembershipInline]
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(admin.ModelAdmin[Category]):
     list_display = ["name", "default_team", "default_priority", "sla_hours"]
     list_filter = ["default_team", "default_priority"]
     search_fields = ["name", "description"]
 
 
-class SuggestionInline(admin.StackedInline):
+class SuggestionInline(admin.StackedInline[Suggestion, Ticket]):
     model = Suggestion
     extra = 0
     can_delete = False
@@ -39,7 +39,7 @@ class SuggestionInline(admin.StackedInline):
 
 
 @admin.register(Ticket)
-class TicketAdmin(admin.ModelAdmin):
+class TicketAdmin(admin.ModelAdmin[Ticket]):
     list_display = ["reference", "subject", "status", "team", "category", "priority", "channel", "created_at"]
     list_filter = ["status", "team", "category", "priority", "channel"]
     search_fields = ["reference", "subject", "body", "requester_email", "external_id"]
@@ -50,7 +50,7 @@ class TicketAdmin(admin.ModelAdmin):
 
 
 @admin.register(Suggestion)
-class SuggestionAdmin(admin.ModelAdmin):
+class SuggestionAdmin(admin.ModelAdmin[Suggestion]):
     list_display = [
         "ticket",
         "category",
@@ -66,7 +66,7 @@ class SuggestionAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
     """Read-only: the audit trail is append-only."""
 
     list_display = ["ticket", "sequence", "stage", "action", "actor_type", "actor", "created_at"]

@@ -59,6 +59,53 @@ def event_hash(
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+def build_event(
+    *,
+    ticket_id: int,
+    sequence: int,
+    prev_hash: str,
+    stage: str,
+    action: str,
+    actor_type: str = AuditEvent.ActorType.SYSTEM,
+    actor: str = "",
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """An unsaved event with its hash; ``record_event`` and bulk imports save it."""
+    # Store exactly what is hashed: JSON round-tripping turns dates and decimals into strings.
+    clean_details: dict[str, Any] = json.loads(canonical_json(details or {}))
+    created_at = timezone.now()
+    event = AuditEvent(
+        ticket_id=ticket_id,
+        sequence=sequence,
+        stage=stage,
+        action=action,
+        actor_type=actor_type,
+        actor=actor,
+        details=clean_details,
+        created_at=created_at,
+        prev_hash=prev_hash,
+    )
+    event.hash = event_hash(
+        ticket_id=ticket_id,
+        sequence=sequence,
+        stage=stage,
+        action=action,
+        actor_type=actor_type,
+        actor=actor,
+        details=clean_details,
+        created_at=created_at,
+        prev_hash=prev_hash,
+    )
+    return event
+
+
+def first_event(*, ticket_id: int, stage: str, action: str, **fields: Any) -> AuditEvent:
+    """The unsaved first event of a new ticket's trail (for bulk creation)."""
+    return build_event(
+        ticket_id=ticket_id, sequence=1, prev_hash=GENESIS_HASH, stage=stage, action=action, **fields
+    )
+
+
 def record_event(
     *,
     ticket_id: int,
@@ -69,8 +116,6 @@ def record_event(
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one event to a ticket's trail, chained to the previous one."""
-    # Store exactly what is hashed: JSON round-tripping turns dates and decimals into strings.
-    clean_details: dict[str, Any] = json.loads(canonical_json(details or {}))
     for _attempt in range(5):
         try:
             with transaction.atomic():
@@ -84,28 +129,15 @@ def record_event(
                     .first()
                 )
                 sequence, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
-                created_at = timezone.now()
-                event = AuditEvent(
+                event = build_event(
                     ticket_id=ticket_id,
                     sequence=sequence,
+                    prev_hash=prev_hash,
                     stage=stage,
                     action=action,
                     actor_type=actor_type,
                     actor=actor,
-                    details=clean_details,
-                    created_at=created_at,
-                    prev_hash=prev_hash,
-                )
-                event.hash = event_hash(
-                    ticket_id=ticket_id,
-                    sequence=sequence,
-                    stage=stage,
-                    action=action,
-                    actor_type=actor_type,
-                    actor=actor,
-                    details=clean_details,
-                    created_at=created_at,
-                    prev_hash=prev_hash,
+                    details=details,
                 )
                 event.save(force_insert=True)
                 return event

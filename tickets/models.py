@@ -21,7 +21,7 @@ class Priority(models.TextChoices):
 class Team(models.Model):
     name = models.CharField(max_length=100, unique=True)
     description = models.TextField(blank=True)
-    members = models.ManyToManyField(
+    members: models.ManyToManyField[Any, Any] = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="TeamMembership", related_name="teams", blank=True
     )
     created_at = models.DateTimeField(auto_now_add=True)

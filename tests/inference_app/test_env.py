@@ -13,9 +13,9 @@ from tests.conftest import embedded_env, run_manage
 
 def test_unset_and_blank_values_fall_back_to_defaults() -> None:
     env = Env({"BLANK": "  "})
-    assert env.str("BLANK", "fallback") == "fallback"
-    assert env.int("MISSING", 7) == 7
-    assert env.bool("MISSING", True) is True
+    assert env.text("BLANK", "fallback") == "fallback"
+    assert env.integer("MISSING", 7) == 7
+    assert env.boolean("MISSING", True) is True
     assert env.errors == []
 
 
@@ -23,24 +23,24 @@ def test_unset_and_blank_values_fall_back_to_defaults() -> None:
     ("raw", "expected"), [("1", True), ("yes", True), ("ON", True), ("false", False), ("0", False)]
 )
 def test_bool_words(raw: str, expected: bool) -> None:
-    assert Env({"FLAG": raw}).bool("FLAG", not expected) is expected
+    assert Env({"FLAG": raw}).boolean("FLAG", not expected) is expected
 
 
 @pytest.mark.parametrize(
     ("method", "raw", "message"),
     [
-        ("bool", "maybe", "expected one of true/false"),
-        ("int", "ten", "expected a whole number"),
-        ("int", "-3", "must be at least 0"),
-        ("float", "nan", "expected a finite number"),
+        ("boolean", "maybe", "expected one of true/false"),
+        ("integer", "ten", "expected a whole number"),
+        ("integer", "-3", "must be at least 0"),
+        ("number", "nan", "expected a finite number"),
     ],
 )
 def test_bad_values_are_collected_with_the_variable_name(method: str, raw: str, message: str) -> None:
     env = Env({"X": raw})
-    if method == "int":
-        env.int("X", 1, minimum=0)
+    if method == "integer":
+        env.integer("X", 1, minimum=0)
     else:
-        getattr(env, method)("X", 1.0 if method == "float" else False)
+        getattr(env, method)("X", 1.0 if method == "number" else False)
     assert len(env.errors) == 1
     assert env.errors[0].startswith(f"X={raw!r}: {message}")
     with pytest.raises(ConfigError, match=r"^X="):
@@ -49,8 +49,8 @@ def test_bad_values_are_collected_with_the_variable_name(method: str, raw: str, 
 
 def test_all_errors_are_reported_together() -> None:
     env = Env({"A": "x", "B": "y"})
-    env.int("A", 1)
-    env.float("B", 1.0)
+    env.integer("A", 1)
+    env.number("B", 1.0)
     with pytest.raises(ConfigError) as excinfo:
         env.raise_for_errors()
     assert "A='x'" in str(excinfo.value) and "B='y'" in str(excinfo.value)
@@ -59,9 +59,10 @@ def test_all_errors_are_reported_together() -> None:
 def test_choice_and_url() -> None:
     env = Env({"BACKEND": "OpenAI", "BROKER": "ftp://host", "NOHOST": "redis://", "PORT": "redis://h:99999"})
     assert env.choice("BACKEND", "llamacpp", ("llamacpp", "openai")) == "openai"
-    assert env.url("BROKER", None, schemes=("redis",)) is None
-    assert env.url("NOHOST", None, schemes=("redis",)) is None
-    assert env.url("PORT", None, schemes=("redis",)) is None
+    assert env.optional_url("BROKER", schemes=("redis",)) is None
+    assert env.url("NOHOST", "redis://fallback", schemes=("redis",)) == "redis://fallback"
+    assert env.optional_url("PORT", schemes=("redis",)) is None
+    assert env.optional_url("UNSET", schemes=("redis",)) is None
     assert [error.split("=")[0] for error in env.errors] == ["BROKER", "NOHOST", "PORT"]
 
 

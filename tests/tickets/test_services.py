@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -56,7 +57,7 @@ def test_ticket_create_saves_a_received_ticket_with_its_first_audit_event() -> N
         ({"subject": "s", "body": "text", "requester_email": "not-an-address"}, "requester_email"),
     ],
 )
-def test_ticket_create_rejects_bad_input_with_reasons(fields: dict[str, str], error_field: str) -> None:
+def test_ticket_create_rejects_bad_input_with_reasons(fields: dict[str, Any], error_field: str) -> None:
     with pytest.raises(ValidationError) as excinfo:
         ticket_create(**fields)
     assert error_field in excinfo.value.message_dict
