@@ -124,3 +124,52 @@ def ticket_transition(
             details={"from": previous, "to": to_status, **(details or {})},
         )
     return Ticket.objects.get(pk=ticket_id)
+
+
+def _enqueue_knowledge_sync(ticket_id: int) -> None:
+    from tickets.tasks import sync_ticket_knowledge
+
+    transaction.on_commit(lambda: sync_ticket_knowledge.delay(ticket_id))
+
+
+def ticket_resolve(
+    *,
+    ticket_id: int,
+    resolution: str,
+    actor_type: str = AuditEvent.ActorType.AGENT,
+    actor: str = "",
+) -> Ticket:
+    """Resolve a ticket with its final resolution; it then joins the knowledge base (via a worker)."""
+    resolution = resolution.strip()
+    if not resolution:
+        raise ValidationError({"resolution": ["A resolution is required to resolve a ticket."]})
+    with transaction.atomic():
+        ticket = ticket_transition(
+            ticket_id=ticket_id,
+            to_status=TicketStatus.RESOLVED,
+            stage=AuditEvent.Stage.AGENT,
+            actor_type=actor_type,
+            actor=actor,
+            details={"resolution_sha256": text_fingerprint(resolution)},
+            resolution=resolution,
+        )
+        _enqueue_knowledge_sync(ticket_id)
+    return ticket
+
+
+def ticket_reopen(
+    *, ticket_id: int, reason: str = "", actor_type: str = AuditEvent.ActorType.AGENT, actor: str = ""
+) -> Ticket:
+    """Reopen a resolved or closed ticket; it leaves the knowledge base until resolved again."""
+    with transaction.atomic():
+        ticket = ticket_transition(
+            ticket_id=ticket_id,
+            to_status=TicketStatus.ROUTED,
+            stage=AuditEvent.Stage.AGENT,
+            actor_type=actor_type,
+            actor=actor,
+            details={"reopened": True, "reason": reason[:500]},
+            resolved_at=None,
+        )
+        _enqueue_knowledge_sync(ticket_id)
+    return ticket
