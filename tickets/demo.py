@@ -21,6 +21,7 @@ from django.utils.text import slugify
 
 from tickets import demo_content as content
 from tickets.audit import record_event, text_fingerprint
+from tickets.knowledge import index_missing_resolved
 from tickets.models import AuditEvent, Category, Channel, Team, TeamMembership, Ticket, TicketStatus
 from tickets.services import ticket_create
 
@@ -40,6 +41,7 @@ class DemoSummary:
     users_created: int = 0
     past_created: int = 0
     incoming_created: int = 0
+    indexed: int = 0
     admin_password: str | None = None
 
 
@@ -176,6 +178,8 @@ def load_demo(*, data_dir: Path, progress: Callable[[str], None] = lambda messag
             )
         summary.past_created += 1
     progress(f"{summary.past_created} past tickets created")
+    summary.indexed = index_missing_resolved()
+    progress(f"{summary.indexed} resolved tickets added to the knowledge base")
 
     for number, (subject, body, _category_name) in enumerate(content.INCOMING, start=1):
         external_id = f"demo-new-{number:02d}"

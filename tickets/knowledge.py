@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from retrieval.models import KnowledgeEntry
 from retrieval.services import KBItem, kb_remove, kb_search, kb_upsert
 from tickets.models import Ticket, TicketStatus
 
@@ -32,6 +33,27 @@ def sync_ticket(*, ticket_id: int) -> str:
         return "indexed"
     kb_remove(doc_ids=[ticket_id])
     return "removed"
+
+
+def index_missing_resolved(*, batch_size: int = 256) -> int:
+    """Add every resolved ticket the knowledge base lacks (idempotent). Returns how many were added."""
+    indexed = KnowledgeEntry.objects.filter(deleted=False).values("doc_id")
+    missing = (
+        Ticket.objects.filter(status=TicketStatus.RESOLVED)
+        .exclude(pk__in=indexed)
+        .select_related("category", "team")
+        .order_by("pk")
+    )
+    added = 0
+    batch: list[Ticket] = []
+    for ticket in missing.iterator(chunk_size=batch_size):
+        batch.append(ticket)
+        if len(batch) == batch_size:
+            added += kb_upsert(items=[knowledge_item(item) for item in batch])
+            batch = []
+    if batch:
+        added += kb_upsert(items=[knowledge_item(item) for item in batch])
+    return added
 
 
 @dataclass(frozen=True)

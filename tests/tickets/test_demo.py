@@ -7,11 +7,13 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 
+from retrieval.models import KnowledgeEntry
 from tickets import demo_content
 from tickets.demo import PAST_TICKETS, load_demo
+from tickets.knowledge import similar_resolved_tickets
 from tickets.models import AuditEvent, Category, Channel, Team, Ticket, TicketStatus
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("knowledge_dir")]
 
 
 def test_demo_content_is_consistent() -> None:
@@ -35,6 +37,7 @@ def test_load_demo_builds_a_company_and_a_second_load_adds_nothing(tmp_path: Pat
     assert not Ticket.objects.filter(body__contains="{").exists()
     assert get_user_model().objects.filter(username="admin", is_superuser=True).exists()
     assert Team.objects.get(name="Billing").members.exists()
+    assert first.indexed == PAST_TICKETS == KnowledgeEntry.objects.filter(deleted=False).count()
 
     counts = (
         Team.objects.count(),
@@ -43,7 +46,12 @@ def test_load_demo_builds_a_company_and_a_second_load_adds_nothing(tmp_path: Pat
         AuditEvent.objects.count(),
     )
     second = load_demo(data_dir=tmp_path)
-    assert (second.past_created, second.incoming_created, second.users_created) == (0, 0, 0)
+    assert (second.past_created, second.incoming_created, second.users_created, second.indexed) == (
+        0,
+        0,
+        0,
+        0,
+    )
     assert second.admin_password == first.admin_password
     assert counts == (
         Team.objects.count(),
@@ -51,3 +59,13 @@ def test_load_demo_builds_a_company_and_a_second_load_adds_nothing(tmp_path: Pat
         Ticket.objects.count(),
         AuditEvent.objects.count(),
     )
+
+
+def test_demo_history_answers_the_demo_incoming_tickets(tmp_path: Path) -> None:
+    """The demo is worth showing: retrieval alone finds the right category for most new tickets."""
+    load_demo(data_dir=tmp_path)
+    right = 0
+    for subject, body, category in demo_content.INCOMING:
+        [best] = similar_resolved_tickets(text=f"{subject}\n{body}", k=1)
+        right += best.category == category
+    assert right >= 6, f"only {right} of {len(demo_content.INCOMING)} incoming tickets matched"
