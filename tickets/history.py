@@ -7,18 +7,25 @@ identity is (channel ``import``, the row's external id).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from retrieval.services import KBItem, embed_texts, kb_upsert
+from retrieval.parallel import encode_batches
+from retrieval.services import kb_upsert
 from tickets.audit import first_event, text_fingerprint
 from tickets.importer import ColumnMap, HistoryRow, ImportFileError, SkippedRow, read_history
-from tickets.knowledge import document_text
+from tickets.knowledge import document_text, knowledge_item
 from tickets.models import AuditEvent, Category, Channel, Team, Ticket, TicketStatus
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass
@@ -65,28 +72,32 @@ class _Labels:
         return category, team
 
 
-def _write_batch(rows: Sequence[HistoryRow], labels: _Labels, summary: ImportSummary, index: bool) -> None:
+def _drop_known(rows: Sequence[HistoryRow], seen: set[str], summary: ImportSummary) -> list[HistoryRow]:
+    """The rows neither in the database already nor earlier in this file."""
     wanted = {row.external_id for row in rows}
     present = set(
         Ticket.objects.filter(channel=Channel.IMPORT, external_id__in=wanted).values_list(
             "external_id", flat=True
         )
     )
-    fresh: dict[str, HistoryRow] = {}
+    fresh = []
     for row in rows:
-        if row.external_id in present or row.external_id in fresh:
+        if row.external_id in present or row.external_id in seen:
             summary.already_present += 1
         else:
-            fresh[row.external_id] = row
-    if not fresh:
-        return
-    new_rows = list(fresh.values())
-    texts = [document_text(row.subject, row.body) for row in new_rows]
-    vectors = embed_texts(texts) if index else None  # the slow part, outside the transaction
+            seen.add(row.external_id)
+            fresh.append(row)
+    return fresh
+
+
+def _write_batch(
+    rows: Sequence[HistoryRow], vectors: np.ndarray | None, labels: _Labels, summary: ImportSummary
+) -> None:
+    """Tickets, their first audit events and their knowledge entries, in one transaction."""
     now = timezone.now()
     with transaction.atomic():
         tickets = []
-        for row in new_rows:
+        for row in rows:
             category, team = labels.resolve(row)
             created = row.created_at or now
             tickets.append(
@@ -121,23 +132,11 @@ def _write_batch(rows: Sequence[HistoryRow], labels: _Labels, summary: ImportSum
                         "status": TicketStatus.RESOLVED,
                     },
                 )
-                for ticket, row in zip(tickets, new_rows, strict=True)
+                for ticket, row in zip(tickets, rows, strict=True)
             ]
         )
-        if index:
-            kb_upsert(
-                items=[
-                    KBItem(
-                        doc_id=ticket.pk,
-                        text=text,
-                        category=ticket.category.name if ticket.category else "",
-                        team=ticket.team.name if ticket.team else "",
-                        resolved_at=ticket.resolved_at,
-                    )
-                    for ticket, text in zip(tickets, texts, strict=True)
-                ],
-                vectors=vectors,
-            )
+        if vectors is not None:
+            kb_upsert(items=[knowledge_item(ticket) for ticket in tickets], vectors=vectors)
     summary.imported += len(tickets)
 
 
@@ -151,36 +150,55 @@ def history_import(
     limit: int | None = None,
     batch_size: int = 512,
     index: bool = True,
+    processes: int = 1,
     progress: Callable[[int], None] | None = None,
 ) -> ImportSummary:
-    """Import resolved history from ``path``. A malformed file stops the import with ``summary.error``
-    set; every batch written before that stays."""
+    """Import resolved history from ``path``.
+
+    Three stages overlap: this process reads the file and drops rows it already has, ``processes``
+    worker processes embed the new rows, and this process writes each embedded batch. A malformed
+    file stops the import with ``summary.error`` set; every batch written before that stays.
+    """
     summary = ImportSummary()
     labels = _Labels(summary, team_map or {})
-    batch: list[HistoryRow] = []
-    consumed = 0  # rows read since the last progress report
+    seen: set[str] = set()
+    # Batches read but not written yet, with the number of file rows each stands for (progress).
+    in_flight: deque[tuple[list[HistoryRow], int]] = deque()
 
-    def flush() -> None:
-        nonlocal batch, consumed
-        if batch:
-            _write_batch(batch, labels, summary, index)
+    def new_batches() -> Iterator[list[str]]:
+        batch: list[HistoryRow] = []
+        consumed = 0
+        try:
+            for item in read_history(path, columns=columns, source=source, file_format=file_format):
+                if limit is not None and summary.rows >= limit:
+                    break
+                summary.rows += 1
+                consumed += 1
+                if isinstance(item, SkippedRow):
+                    summary.skipped.append(item)
+                    continue
+                batch.append(item)
+                if len(batch) >= batch_size:
+                    in_flight.append((_drop_known(batch, seen, summary), consumed))
+                    yield [document_text(row.subject, row.body) for row in in_flight[-1][0]]
+                    batch, consumed = [], 0
+        except ImportFileError as exc:
+            summary.error = str(exc)
+        in_flight.append((_drop_known(batch, seen, summary), consumed))
+        yield [document_text(row.subject, row.body) for row in in_flight[-1][0]]
+
+    texts = new_batches()
+    vector_batches: Iterable[np.ndarray | None] = (
+        encode_batches(
+            texts, model=settings.EMBEDDING_MODEL, processes=processes, threads=settings.SWITCHBOARD_THREADS
+        )
+        if index
+        else (None for _ in texts)
+    )
+    for vectors in vector_batches:
+        rows, consumed = in_flight.popleft()
+        if rows:
+            _write_batch(rows, vectors, labels, summary)
         if progress and consumed:
             progress(consumed)
-        batch, consumed = [], 0
-
-    try:
-        for item in read_history(path, columns=columns, source=source, file_format=file_format):
-            if limit is not None and summary.rows >= limit:
-                break
-            summary.rows += 1
-            consumed += 1
-            if isinstance(item, SkippedRow):
-                summary.skipped.append(item)
-            else:
-                batch.append(item)
-            if len(batch) >= batch_size:
-                flush()
-    except ImportFileError as exc:
-        summary.error = str(exc)
-    flush()
     return summary

@@ -57,6 +57,9 @@ class Command(BaseCommand):
         )
         parser.add_argument("--limit", type=int, help="Import at most this many rows.")
         parser.add_argument("--batch-size", type=int, default=512)
+        parser.add_argument(
+            "--processes", type=int, default=1, help="Embed in this many processes (one thread each)."
+        )
         parser.add_argument("--no-index", action="store_true", help="Skip the knowledge base (no embedding).")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -90,6 +93,7 @@ class Command(BaseCommand):
                 limit=options["limit"],
                 batch_size=options["batch_size"],
                 index=not options["no_index"],
+                processes=max(1, options["processes"]),
                 progress=advance,
             )
         self.stdout.write(
