@@ -95,7 +95,8 @@ def real_embeddings(limit: int | None) -> np.ndarray:
         vectors = get_embedder("all-MiniLM-L6-v2").encode(texts, batch_size=128)
         print(f"  {len(texts) / (time.perf_counter() - started):.0f} tickets/s", flush=True)
         np.save(cache, vectors)
-    return vectors[:limit] if limit else vectors
+    chosen: np.ndarray = vectors[:limit] if limit else vectors
+    return chosen
 
 
 def main() -> None:

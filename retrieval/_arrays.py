@@ -36,7 +36,8 @@ def isin_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
         return np.zeros(values.shape, dtype=bool)
     pos = np.searchsorted(sorted_set, values)
     pos[pos == sorted_set.size] = 0
-    return sorted_set[pos] == values
+    found: np.ndarray = sorted_set[pos] == values
+    return found
 
 
 def last_occurrence(ids: np.ndarray) -> np.ndarray:

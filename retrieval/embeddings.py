@@ -96,7 +96,7 @@ class SentenceTransformerEmbedder:
             torch.set_num_threads(self.threads)
             model = SentenceTransformer(str(self.model_dir), device="cpu")
             model.eval()
-            dim = int(model.get_embedding_dimension())
+            dim = int(model.get_embedding_dimension() or 0)
             if dim != self.dim:
                 raise EmbeddingModelMissing(
                     f"Model at {self.model_dir} has dimension {dim}, expected {self.dim}"

@@ -464,8 +464,8 @@ class VectorIndex:
         if raw.ntotal != count or ids.size != count or (count and np.any(ids[1:] == ids[:-1])):
             raise IndexCorrupt(f"{path}: header count {count}, index holds {raw.ntotal} ({ids.size} ids)")
         index._index, index._kind, index._ids = raw, kind, ids
-        index._nprobe = int(nprobe) if kind == KIND_IVF else None
-        index._nlist = int(nlist) if kind == KIND_IVF else None
+        index._nprobe = int(nprobe) if kind == KIND_IVF and nprobe is not None else None
+        index._nlist = int(nlist) if kind == KIND_IVF and nlist is not None else None
         index._calibrated_recall = header.get("calibrated_recall")
         index._built_count = int(header.get("built_count") or count)
         return index, header

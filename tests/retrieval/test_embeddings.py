@@ -56,7 +56,7 @@ def test_default_embedder_is_lazy_and_points_at_the_packaged_model() -> None:
     assert embedder.encode([]).shape == (0, 384)  # no model load needed for nothing
     assert (find_model_dir() / "model.safetensors").is_file()
     with pytest.raises(TypeError):
-        embedder.encode("one string")  # type: ignore[arg-type]
+        embedder.encode("one string")
 
 
 def test_missing_package_names_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -60,7 +60,7 @@ class HashEmbedder:
                     continue
                 h = zlib.crc32(CONCEPTS.get(word, word).encode())
                 out[row, h % self.dim] += 1.0 if (h >> 16) & 1 else -1.0
-            norm = np.linalg.norm(out[row])
+            norm = float(np.linalg.norm(out[row]))
             if norm == 0:
                 out[row, 0], norm = 1.0, 1.0
             out[row] /= norm

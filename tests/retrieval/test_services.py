@@ -41,7 +41,7 @@ def test_versions_grow_with_every_change_and_removals_leave_tombstones() -> None
     rows = {row.doc_id: row for row in KnowledgeEntry.objects.all()}
     assert [rows[1].version, rows[2].version, rows[3].version] == [1, 4, 5]
     assert rows[3].deleted and rows[3].embedding is None
-    assert len(bytes(rows[1].embedding)) == 384 * 4
+    assert rows[1].embedding is not None and len(bytes(rows[1].embedding)) == 384 * 4
 
 
 def test_a_corrupt_index_file_is_rebuilt_from_the_database(knowledge_dir: Path) -> None:

@@ -15,7 +15,8 @@ from retrieval.vector_index import FORMAT_VERSION, KIND_FLAT, KIND_IVF, MAGIC, N
 
 def unit(rows: np.ndarray) -> np.ndarray:
     rows = np.asarray(rows, dtype=np.float32)
-    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    normalised: np.ndarray = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    return normalised
 
 
 def clustered(n: int, dim: int, *, seed: int, clusters: int = 50, noise: float = 0.6) -> np.ndarray:
@@ -95,6 +96,7 @@ def test_filtered_search_flat() -> None:
 def test_ivf_recall_and_calibration(ivf_data: tuple[np.ndarray, np.ndarray, VectorIndex]) -> None:
     ids, vectors, index = ivf_data
     assert index.kind == KIND_IVF
+    assert index.nprobe is not None and index.nlist is not None
     assert index.nprobe in NPROBE_CANDIDATES and index.nprobe < index.nlist
     assert index.calibrated_recall is not None and index.calibrated_recall >= 0.97
     queries = clustered(200, 32, seed=99)  # unseen queries from the same distribution

@@ -202,7 +202,7 @@ def test_embedding_in_two_processes_gives_the_same_knowledge(tmp_path: Path) -> 
     summary = history_import(path=path, columns=COLUMNS, source="it", processes=2, batch_size=4)
     assert summary.imported == len(HISTORY)
     entries = list(KnowledgeEntry.objects.order_by("doc_id"))
-    stored = np.stack([np.frombuffer(bytes(entry.embedding), dtype="<f4") for entry in entries])
+    stored = np.stack([np.frombuffer(bytes(entry.embedding or b""), dtype="<f4") for entry in entries])
     fresh = embed_texts([entry.text for entry in entries])
     assert np.allclose(stored, fresh, atol=1e-4)
     assert [hit.category for hit in similar_resolved_tickets(text="vpn keeps dropping", k=1)] == ["Network"]

@@ -21,5 +21,9 @@ class Command(BaseCommand):
         total = KnowledgeEntry.objects.filter(deleted=False).count()
         self.stdout.write(f"Rebuilding the knowledge base index: {total} documents, model {embedder().name}")
         with tqdm(total=total, unit=" docs", desc="indexing", disable=None) as bar:
-            count = kb_rebuild(progress=bar.update)
+
+            def advance(documents: int) -> None:
+                bar.update(documents)
+
+            count = kb_rebuild(progress=advance)
         self.stdout.write(self.style.SUCCESS(f"Index rebuilt: {count} documents."))
