@@ -181,10 +181,11 @@ class Env:
         raw = self._raw(name)
         if raw is None:
             return default
-        if raw.lower() not in allowed:
+        canonical = {choice.lower(): choice for choice in allowed}
+        if raw.lower() not in canonical:
             self._fail(name, raw, f"expected one of {', '.join(allowed)}")
             return default
-        return raw.lower()
+        return canonical[raw.lower()]
 
     def csv_list(self, name: str, default: Iterable[str]) -> list[str]:
         raw = self._raw(name)

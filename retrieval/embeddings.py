@@ -130,8 +130,16 @@ class SentenceTransformerEmbedder:
 
 EmbedderFactory = Callable[[int], Embedder]
 
+
+def _onnx_int8_factory(threads: int) -> Embedder:
+    from retrieval.onnx_embedder import onnx_factory  # lazy: onnx_embedder imports this module
+
+    return onnx_factory(threads)
+
+
 _REGISTRY: dict[str, EmbedderFactory] = {
     DEFAULT_MODEL: lambda threads: SentenceTransformerEmbedder(threads=threads),
+    "all-MiniLM-L6-v2-onnx-int8": _onnx_int8_factory,
 }
 _CACHE: dict[tuple[str, int], Embedder] = {}
 _CACHE_LOCK = threading.Lock()

@@ -59,6 +59,7 @@ def test_all_errors_are_reported_together() -> None:
 def test_choice_and_url() -> None:
     env = Env({"BACKEND": "OpenAI", "BROKER": "ftp://host", "NOHOST": "redis://", "PORT": "redis://h:99999"})
     assert env.choice("BACKEND", "llamacpp", ("llamacpp", "openai")) == "openai"
+    assert Env({"M": "all-minilm-l6-v2"}).choice("M", "x", ("All-MiniLM-L6-v2", "x")) == "All-MiniLM-L6-v2"
     assert env.optional_url("BROKER", schemes=("redis",)) is None
     assert env.url("NOHOST", "redis://fallback", schemes=("redis",)) == "redis://fallback"
     assert env.optional_url("PORT", schemes=("redis",)) is None

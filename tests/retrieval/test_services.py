@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from retrieval import services
@@ -62,7 +63,7 @@ def test_an_index_made_by_another_model_is_rebuilt_not_mixed(knowledge_dir: Path
     kb_rebuild()
     manifest_path = knowledge_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    assert manifest["embedder"]["name"] == "all-MiniLM-L6-v2"
+    assert manifest["embedder"]["name"] == settings.EMBEDDING_MODEL
     manifest["embedder"]["name"] = "some-other-model"
     manifest_path.write_text(json.dumps(manifest))
     kb_reset_local()
