@@ -43,6 +43,12 @@ def encode_batches(
         for texts in batches:
             yield embedder.encode(list(texts))
         return
+    from retrieval.embeddings import get_embedder
+
+    # A model exported on first use (the int8 ONNX one) is exported here once, not by every worker.
+    ensure_exported = getattr(get_embedder(model, threads=threads), "ensure_exported", None)
+    if ensure_exported is not None:
+        ensure_exported()
     # spawn, not fork: torch and onnxruntime thread pools do not survive a fork.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
