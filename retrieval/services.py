@@ -62,6 +62,18 @@ def embed_texts(texts: Sequence[str]) -> np.ndarray:
     return embedder().encode(list(texts))
 
 
+_ENTRY_FIELDS = (
+    "doc_id",
+    "text",
+    "category",
+    "team",
+    "resolved_at",
+    "embedding",
+    "embedding_model",
+    "deleted",
+)
+
+
 # --- writing the truth ---------------------------------------------------------------------------
 
 
@@ -83,17 +95,7 @@ def _write_entries(build: Callable[[int], list[KnowledgeEntry]]) -> None:
                     entries,
                     update_conflicts=True,
                     unique_fields=["doc_id"],
-                    update_fields=[
-                        "text",
-                        "category",
-                        "team",
-                        "resolved_at",
-                        "embedding",
-                        "embedding_model",
-                        "deleted",
-                        "version",
-                        "updated_at",
-                    ],
+                    update_fields=[*_ENTRY_FIELDS[1:], "version", "updated_at"],
                 )
             break
         except IntegrityError:
@@ -197,18 +199,6 @@ def _vectors_for(rows: list[dict[str, Any]]) -> np.ndarray:
     if stale:
         vectors[stale] = model.encode([rows[index]["text"] for index in stale])
     return vectors
-
-
-_ENTRY_FIELDS = (
-    "doc_id",
-    "text",
-    "category",
-    "team",
-    "resolved_at",
-    "embedding",
-    "embedding_model",
-    "deleted",
-)
 
 
 def _entries_after(version: int) -> Iterator[list[dict[str, Any]]]:

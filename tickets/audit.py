@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -31,29 +31,19 @@ def text_fingerprint(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
 
 
-def event_hash(
-    *,
-    ticket_id: int,
-    sequence: int,
-    stage: str,
-    action: str,
-    actor_type: str,
-    actor: str,
-    details: dict[str, Any],
-    created_at: datetime,
-    prev_hash: str,
-) -> str:
+def event_hash(event: AuditEvent) -> str:
+    """SHA-256 over every field of the event that matters, and the previous event's hash."""
     payload = canonical_json(
         {
-            "ticket": ticket_id,
-            "sequence": sequence,
-            "stage": stage,
-            "action": action,
-            "actor_type": actor_type,
-            "actor": actor,
-            "details": details,
-            "created_at": created_at.astimezone(UTC).isoformat(),
-            "prev_hash": prev_hash,
+            "ticket": event.ticket_id,
+            "sequence": event.sequence,
+            "stage": event.stage,
+            "action": event.action,
+            "actor_type": event.actor_type,
+            "actor": event.actor,
+            "details": event.details,
+            "created_at": event.created_at.astimezone(UTC).isoformat(),
+            "prev_hash": event.prev_hash,
         }
     )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
@@ -73,7 +63,6 @@ def build_event(
     """An unsaved event with its hash; ``record_event`` and bulk imports save it."""
     # Store exactly what is hashed: JSON round-tripping turns dates and decimals into strings.
     clean_details: dict[str, Any] = json.loads(canonical_json(details or {}))
-    created_at = timezone.now()
     event = AuditEvent(
         ticket_id=ticket_id,
         sequence=sequence,
@@ -82,20 +71,10 @@ def build_event(
         actor_type=actor_type,
         actor=actor,
         details=clean_details,
-        created_at=created_at,
+        created_at=timezone.now(),
         prev_hash=prev_hash,
     )
-    event.hash = event_hash(
-        ticket_id=ticket_id,
-        sequence=sequence,
-        stage=stage,
-        action=action,
-        actor_type=actor_type,
-        actor=actor,
-        details=clean_details,
-        created_at=created_at,
-        prev_hash=prev_hash,
-    )
+    event.hash = event_hash(event)
     return event
 
 
@@ -167,17 +146,7 @@ def verify_chain(events: Iterable[AuditEvent]) -> Iterator[ChainBreak]:
             )
         if event.prev_hash != expected_prev:
             yield ChainBreak(event.ticket_id, event.sequence, "does not link to the previous event")
-        recomputed = event_hash(
-            ticket_id=event.ticket_id,
-            sequence=event.sequence,
-            stage=event.stage,
-            action=event.action,
-            actor_type=event.actor_type,
-            actor=event.actor,
-            details=event.details,
-            created_at=event.created_at,
-            prev_hash=event.prev_hash,
-        )
+        recomputed = event_hash(event)
         if recomputed != event.hash:
             yield ChainBreak(event.ticket_id, event.sequence, "content was changed after it was written")
         expected_prev, expected_sequence = event.hash, event.sequence + 1
