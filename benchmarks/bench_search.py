@@ -26,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from retrieval.vector_index import VectorIndex  # noqa: E402
+from retrieval.vector_index import DEFAULT_IVF_THRESHOLD, VectorIndex  # noqa: E402
 
 IT_TICKETS = ROOT.parent / "shared" / "data" / "it-service-tickets" / "all_tickets_processed_improved_v3.csv"
 CACHE = ROOT / "var" / "bench"
@@ -120,7 +120,7 @@ def main() -> None:
     for size in args.sizes:
         data = clustered_vectors(size + args.queries, args.dim, rng)
         rows.append(
-            measure(f"synthetic {size:,}", data[: -args.queries], data[-args.queries :], ivf_threshold=50_000)
+            measure(f"synthetic {size:,}", data[: -args.queries], data[-args.queries :], ivf_threshold=DEFAULT_IVF_THRESHOLD)
         )
         print(rows[-1], flush=True)
         del data
