@@ -119,9 +119,8 @@ def main() -> None:
     rows = []
     for size in args.sizes:
         data = clustered_vectors(size + args.queries, args.dim, rng)
-        rows.append(
-            measure(f"synthetic {size:,}", data[: -args.queries], data[-args.queries :], ivf_threshold=DEFAULT_IVF_THRESHOLD)
-        )
+        stored, queries = data[: -args.queries], data[-args.queries :]
+        rows.append(measure(f"synthetic {size:,}", stored, queries, ivf_threshold=DEFAULT_IVF_THRESHOLD))
         print(rows[-1], flush=True)
         del data
     if args.real:
