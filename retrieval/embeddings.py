@@ -89,10 +89,13 @@ class SentenceTransformerEmbedder:
             try:
                 import torch
                 from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as transformers_logging
             except ImportError as exc:
                 raise EmbeddingModelMissing(
                     f"Cannot import the embedding runtime ({exc})", pip_name="sentence-transformers torch"
                 ) from exc
+            # A per-tensor "Loading weights" bar in every worker's log says nothing useful.
+            transformers_logging.disable_progress_bar()
             torch.set_num_threads(self.threads)
             model = SentenceTransformer(str(self.model_dir), device="cpu")
             model.eval()
