@@ -95,7 +95,7 @@ class SentenceTransformerEmbedder:
                     f"Cannot import the embedding runtime ({exc})", pip_name="sentence-transformers torch"
                 ) from exc
             # A per-tensor "Loading weights" bar in every worker's log says nothing useful.
-            transformers_logging.disable_progress_bar()
+            transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
             torch.set_num_threads(self.threads)
             model = SentenceTransformer(str(self.model_dir), device="cpu")
             model.eval()
