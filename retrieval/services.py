@@ -337,13 +337,3 @@ def kb_search(
         resolved_after=resolved_after.timestamp() if resolved_after else None,
         exclude_ids=tuple(exclude_ids),
     )
-
-
-def kb_stats() -> dict[str, Any]:
-    kb = knowledge_base()
-    return {
-        "documents": len(kb),
-        "synced_version": _local.synced_version,
-        "embedding_model": embedder().name,
-        "index_dir": str(settings.INDEX_DIR),
-    }

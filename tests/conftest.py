@@ -26,8 +26,18 @@ def embedded_env(data_dir: Path) -> dict[str, str]:
 
 
 def run_manage(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``python manage.py ARGS`` in a separate process with ``env``."""
+    return _run([sys.executable, "manage.py", *args], env=env, timeout=timeout)
+
+
+def run_python(code: str, *, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``python -c CODE`` in a separate process with ``env``, from the repository root."""
+    return _run([sys.executable, "-c", code], env=env, timeout=timeout)
+
+
+def _run(command: list[str], *, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "manage.py", *args],
+        command,
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, embedded_env, run_manage
+from tests.conftest import ROOT, embedded_env, run_manage, run_python
 from tickets import demo_content
 
 pytestmark = pytest.mark.slow
@@ -77,18 +77,8 @@ def test_fresh_install_serves_the_demo_company_and_runs_tasks(embedded_install: 
     ]
     try:
         # A task goes through the filesystem broker to the worker and its answer comes back.
-        answer = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "from inference_app.celery import ping; print(ping.delay().get(timeout=90))",
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
+        answer = run_python(
+            "from inference_app.celery import ping; print(ping.delay().get(timeout=90))", env=env
         )
         assert answer.stdout.strip() == "pong", answer.stderr
         assert any((data_dir / "broker").rglob("*")), "the filesystem broker wrote nothing"

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.conftest import ROOT, embedded_env, run_manage
+from tests.conftest import embedded_env, run_manage, run_python
 
 HEAVY = ("torch", "faiss", "sentence_transformers", "transformers", "llama_cpp")
 
@@ -29,14 +27,6 @@ print("HEAVY:", ",".join(loaded))
 def test_web_process_does_not_import_heavy_libraries(tmp_path: Path) -> None:
     env = embedded_env(tmp_path)
     assert run_manage("migrate", "--no-input", env=env).returncode == 0
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_python(PROBE, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "HEAVY:", result.stdout

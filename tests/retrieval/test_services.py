@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.conf import settings
@@ -24,7 +21,7 @@ from retrieval.services import (
     kb_upsert,
     knowledge_base,
 )
-from tests.conftest import ROOT
+from tests.conftest import run_python
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("knowledge_dir")]
 
@@ -86,7 +83,7 @@ def test_a_change_written_by_another_process_is_seen_without_a_rebuild(tmp_path:
     before = {hit.id for hit in kb_search(text="the office printer jams on tray two", k=3)}
     assert 4 not in before
     db = connection.settings_dict
-    env: dict[str, Any] = {
+    env: dict[str, str] = {
         **os.environ,
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "INDEX_DIR": str(tmp_path / "other-machine-index"),
@@ -98,15 +95,7 @@ def test_a_change_written_by_another_process_is_seen_without_a_rebuild(tmp_path:
         "kb_upsert(items=[KBItem(doc_id=4, text='Office printer jams on tray 2 every morning',"
         " category='Printing', team='IT')])\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", writer],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_python(writer, env=env)
     assert result.returncode == 0, result.stderr
     knowledge_base(force_sync=True)
     [best, *_] = kb_search(text="the office printer jams on tray two", k=3)
