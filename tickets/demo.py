@@ -22,7 +22,7 @@ from django.utils.text import slugify
 from tickets import demo_content as content
 from tickets.audit import record_event, text_fingerprint
 from tickets.knowledge import index_missing_resolved
-from tickets.models import AuditEvent, Category, Channel, Team, TeamMembership, Ticket, TicketStatus
+from tickets.models import AuditEvent, Category, Channel, PipelineStage, Team, TeamMembership, Ticket, TicketStatus
 from tickets.services import ticket_create
 
 PAST_TICKETS = 360
@@ -154,6 +154,7 @@ def load_demo(*, data_dir: Path, progress: Callable[[str], None] = lambda messag
                 channel=Channel.DEMO,
                 external_id=external_id,
                 status=TicketStatus.RESOLVED,
+                stage=PipelineStage.DONE,
                 team_id=category.default_team_id,
                 category=category,
                 priority=category.default_priority,

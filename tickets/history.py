@@ -22,7 +22,7 @@ from retrieval.services import kb_upsert
 from tickets.audit import first_event, text_fingerprint
 from tickets.importer import ColumnMap, HistoryRow, ImportFileError, SkippedRow, read_history
 from tickets.knowledge import document_text, knowledge_item
-from tickets.models import AuditEvent, Category, Channel, Team, Ticket, TicketStatus
+from tickets.models import AuditEvent, Category, Channel, PipelineStage, Team, Ticket, TicketStatus
 
 if TYPE_CHECKING:
     import numpy as np
@@ -107,6 +107,7 @@ def _write_batch(
                     channel=Channel.IMPORT,
                     external_id=row.external_id,
                     status=TicketStatus.RESOLVED,
+                    stage=PipelineStage.DONE,
                     category=category,
                     team=team,
                     priority=row.priority or (category.default_priority if category else ""),

@@ -21,6 +21,12 @@ class Priority(models.TextChoices):
 class Team(models.Model):
     name = models.CharField(max_length=100, unique=True)
     description = models.TextField(blank=True)
+    auto_route_threshold = models.FloatField(
+        default=0.6,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Tickets for this team are routed automatically when the decision's confidence is at "
+        "least this; below it they go to human triage.",
+    )
     members: models.ManyToManyField[Any, Any] = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="TeamMembership", related_name="teams", blank=True
     )
@@ -94,6 +100,17 @@ OPEN_STATUSES = frozenset(
 )
 
 
+class PipelineStage(models.TextChoices):
+    """Where a ticket is in the pipeline (``tickets.pipeline``); ``done`` once it left the output stage."""
+
+    QUEUED = "queued", "Queued"
+    INPUT = "input", "Input processing"
+    MODEL = "model", "Model"
+    OUTPUT = "output", "Routing"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
 class Channel(models.TextChoices):
     WEB = "web", "Web form"
     API = "api", "REST API"
@@ -151,6 +168,30 @@ class Ticket(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     status_changed_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # The pipeline's progress. A stage is claimed by a conditional UPDATE of ``stage``; the sweeper
+    # re-enqueues tickets whose ``stage_started_at`` is too old.
+    stage = models.CharField(
+        max_length=10, choices=PipelineStage.choices, default=PipelineStage.QUEUED, db_index=True
+    )
+    stage_started_at = models.DateTimeField(null=True, blank=True)
+    pipeline_attempts = models.PositiveSmallIntegerField(default=0)
+    pipeline_context = models.JSONField(
+        default=dict, blank=True, help_text="What one stage hands to the next (redacted text, neighbours, ...)."
+    )
+    pipeline_error = models.TextField(blank=True, help_text="Why the pipeline gave up, if it did.")
+    validation_errors = models.JSONField(
+        default=list, blank=True, help_text="Problems found in the input, e.g. invalid characters removed."
+    )
+    text_embedding = models.BinaryField(
+        null=True, blank=True, editable=False, help_text="float32 embedding, for near-duplicate detection."
+    )
+    injection_suspected = models.BooleanField(
+        default=False, help_text="The text looks like an attempt to steer the model."
+    )
+    escalated = models.BooleanField(default=False)
+    auto_routed = models.BooleanField(
+        default=False, help_text="Routed by the pipeline without a person (confidence above threshold)."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -161,7 +202,10 @@ class Ticket(models.Model):
                 name="unique_external_id_per_channel",
             ),
         ]
-        indexes = [models.Index(fields=["status", "status_changed_at"], name="ticket_status_age")]
+        indexes = [
+            models.Index(fields=["status", "status_changed_at"], name="ticket_status_age"),
+            models.Index(fields=["stage", "stage_started_at"], name="ticket_stage_age"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.reference} {self.subject[:60]}"
@@ -195,6 +239,10 @@ class Suggestion(models.Model):
     model_name = models.CharField(max_length=200, blank=True)
     prompt_version = models.CharField(max_length=40, blank=True)
     degraded = models.BooleanField(default=False, help_text="Made without the model (retrieval alone).")
+    model_used = models.BooleanField(default=False, help_text="The language model took part in this decision.")
+    evidence = models.JSONField(
+        default=dict, blank=True, help_text="How the decision was reached: neighbour votes, model choice, ..."
+    )
     decision = models.CharField(max_length=10, choices=Decision.choices, default=Decision.PENDING)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -263,3 +311,108 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise PermissionError("audit events are append-only")
+
+
+class RoutingRule(models.Model):
+    """An admin's routing rule, applied in ``position`` order after the model's decision.
+
+    A rule matches when every condition it sets holds (an empty condition matches anything). Its
+    actions override the decision; ``stop`` ends the evaluation of later rules.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    position = models.PositiveIntegerField(default=100, help_text="Lower runs first.")
+    is_active = models.BooleanField(default=True)
+    # conditions
+    match_category = models.ForeignKey(
+        Category, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    match_keywords = models.CharField(
+        max_length=500, blank=True, help_text="Comma-separated words or phrases; any one in the text matches."
+    )
+    match_requesters = models.CharField(
+        max_length=1000,
+        blank=True,
+        help_text="Comma-separated e-mail addresses or @domains (VIP customers, for instance).",
+    )
+    match_channel = models.CharField(max_length=10, choices=Channel.choices, blank=True)
+    match_priority = models.CharField(max_length=10, choices=Priority.choices, blank=True)
+    # actions
+    set_team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    set_priority = models.CharField(max_length=10, choices=Priority.choices, blank=True)
+    escalate = models.BooleanField(default=False)
+    force_triage = models.BooleanField(default=False, help_text="Send matching tickets to human triage.")
+    stop = models.BooleanField(default=True, help_text="Apply no later rule after this one.")
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Feedback(models.Model):
+    """What an agent did with the pipeline's decision: the ground truth for routing and suggestions."""
+
+    class Kind(models.TextChoices):
+        ACCEPTED = "accepted", "Suggestion accepted"
+        EDITED = "edited", "Suggestion edited"
+        REJECTED = "rejected", "Suggestion rejected"
+        REASSIGNED = "reassigned", "Reassigned"
+        PRIORITY = "priority", "Priority changed"
+        RESOLVED = "resolved", "Resolved"
+        REOPENED = "reopened", "Reopened"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="feedback")
+    suggestion = models.ForeignKey(
+        Suggestion, null=True, blank=True, on_delete=models.SET_NULL, related_name="feedback"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor = models.CharField(max_length=200, blank=True, help_text="A username or an API token's name.")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    routing_correct = models.BooleanField(
+        null=True, blank=True, help_text="Was the team the pipeline chose right? Unknown when empty."
+    )
+    reason = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on {self.ticket_id}"
+
+
+class ModelCall(models.Model):
+    """One call to a language model, accounted for: tokens, latency, outcome, cost and energy."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok", "OK"
+        INVALID = "invalid", "Invalid output"
+        UNAVAILABLE = "unavailable", "Backend unavailable"
+        ERROR = "error", "Error"
+
+    ticket = models.ForeignKey(
+        Ticket, null=True, blank=True, on_delete=models.SET_NULL, related_name="model_calls"
+    )
+    purpose = models.CharField(max_length=30, help_text='e.g. "classify", "draft".')
+    backend = models.CharField(max_length=40)
+    model_name = models.CharField(max_length=200)
+    prompt_version = models.CharField(max_length=40, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    latency_ms = models.FloatField(default=0.0)
+    outcome = models.CharField(max_length=12, choices=Outcome.choices)
+    error = models.TextField(blank=True)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=0)
+    energy_wh = models.FloatField(default=0.0)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} {self.backend}/{self.model_name} {self.outcome}"
