@@ -23,7 +23,7 @@ IBAN = "IBAN"
 ACCOUNT = "ACCOUNT"
 SSN = "SSN"
 IP = "IP"
-SECRET = "SECRET"
+SECRET = "SECRET"  # noqa: S105 (a placeholder name, not a password)
 KINDS = (SECRET, EMAIL, IBAN, CARD, SSN, ACCOUNT, IP, PHONE)
 
 
@@ -50,7 +50,9 @@ _URL_SECRET_PARAM = re.compile(
     r"|credential)=[^&#\s]",
     _I,
 )
-_BEARER = re.compile(r"\b(?P<label>bearer|token)(?P<sep>[ \t]*[:=]?[ \t]*)(?P<value>[A-Za-z0-9._~+/=-]{20,})", _I)
+_BEARER = re.compile(
+    r"\b(?P<label>bearer|token)(?P<sep>[ \t]*[:=]?[ \t]*)(?P<value>[A-Za-z0-9._~+/=-]{20,})", _I
+)
 _PASSWORD = re.compile(
     r"\b(?P<label>password|passwort|kennwort|contrase[ñn]a|clave|mot de passe|passwd|pwd)"
     r"(?P<sep>[ \t]*[:=][ \t]*)(?P<value>\S+)",

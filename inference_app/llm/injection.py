@@ -1,0 +1,202 @@
+"""Prompt-injection detection and neutralisation for untrusted ticket text.
+
+``detect_injection(text)`` flags text that tries to steer the model ("ignore your instructions", "you are
+now ...", "route this to the executive team", "set the priority to urgent", chat-template markers), in
+English, German, Spanish and French. A flag is evidence for the audit trail and for triage, not a
+verdict: the model is held to the schema and the company's labels whatever the text says.
+
+``neutralize(text)`` makes the text safe to place inside the prompt's data frame
+(``<ticket>...</ticket>``, ``<example>...</example>``): it strips chat-template control tokens, which a
+tokenizer would otherwise turn into real role markers, escapes the angle brackets of anything shaped
+like a tag so no frame can be closed or opened from inside, and defuses code fences and
+"### Instruction"-style headers.
+
+The patterns aim at phrasing addressed to the model; ordinary support text ("I tried to ignore the
+error", "please route me to billing") is not flagged.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+_MAX_MATCH_CHARS = 80
+
+
+@dataclass(frozen=True)
+class InjectionSignal:
+    """Whether the text looks like an attempt to steer the model, and the phrases that gave it away."""
+
+    suspected: bool
+    matches: tuple[str, ...] = ()
+
+
+def _rule(*alternatives: str) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{alternative})" for alternative in alternatives), re.IGNORECASE)
+
+
+# Words that name the model's instructions, per language, and the qualifiers that make "ignore the
+# rules" an order to the model rather than a complaint ("Outlook seems to ignore the rules I set").
+_EN_RULES = (
+    r"(?:instructions?|prompts?|rules|directions|guidelines|directives|commands|programming|guardrails)"
+)
+_EN_QUALIFIER = (
+    r"(?:all|any|every|your|previous|prior|above|earlier|preceding|original|initial|system|safety)"
+)
+_DE_VERB = (
+    r"(?:ignoriere?|ignorieren\s+sie|vergiss|vergessen\s+sie|missachte|missachten\s+sie|"
+    r"verwirf|verwerfen\s+sie)"
+)
+_DE_RULES = r"(?:anweisung\w*|instruktion\w*|regeln|befehle?|vorgaben|richtlinien|system-?prompts?|prompts?)"
+_ES_VERB = (
+    r"(?:ignora|ignore|ignorad|olvida|olvide|olvidad|omite|omita|descarta|descarte|"
+    r"haz\s+caso\s+omiso\s+(?:a|de))"
+)
+_ES_RULES = r"(?:instrucciones|indicaciones|reglas|[óo]rdenes|directrices|normas|prompts?)"
+_ES_LATER = r"(?:anteriores|previas|originales|iniciales|de\s+arriba|del\s+sistema)"
+_FR_VERB = r"(?:ignore[sz]?|oublie[sz]?|n[ée]glige[sz]?|fais\s+abstraction\s+de|faites\s+abstraction\s+de)"
+_FR_RULES = r"(?:instructions?|consignes|r[èe]gles|directives|ordres|prompts?)"
+_FR_LATER = r"(?:pr[ée]c[ée]dentes|ci-dessus|ant[ée]rieures|initiales|d'origine|du\s+syst[èe]me)"
+
+_OVERRIDE = _rule(
+    # English
+    rf"\b(?:ignore|disregard|forget|bypass|override|discard)\s+(?:(?:the|of|my|all)\s+)?{_EN_QUALIFIER}\s+"
+    rf"(?:[\w-]+\s+){{0,2}}?{_EN_RULES}\b",
+    r"\b(?:ignore|disregard|forget)\s+(?:all\s+|everything\s+|anything\s+)?(?:of\s+)?"
+    r"(?:the\s+|what(?:'s| is| was)\s+)?(?:above|said\s+before|written\s+above)\b"
+    r"(?!\s+(?:message|mail|e-?mail|ticket|request|reply|note|one|link))",
+    rf"\b(?:do\s+not|don'?t|stop)\s+(?:follow(?:ing)?|obey(?:ing)?)\s+{_EN_QUALIFIER}\s+"
+    rf"(?:[\w-]+\s+){{0,2}}?{_EN_RULES}\b",
+    # German
+    rf"\b{_DE_VERB}\s+(?:[\w-]+\s+){{0,4}}?{_DE_RULES}\b",
+    rf"\b(?:befolge|befolgen\s+sie)\s+(?:\w+\s+){{0,3}}?{_DE_RULES}\s+nicht\b",
+    # Spanish
+    rf"\b{_ES_VERB}\s+(?:todas\s+)?(?:tus|sus|vuestras)\s+(?:\w+\s+)?{_ES_RULES}\b",
+    rf"\b{_ES_VERB}\s+(?:todas\s+)?(?:las\s+)?(?:{_ES_RULES}\s+{_ES_LATER}|{_ES_LATER}\s+{_ES_RULES})\b",
+    # French
+    rf"\b{_FR_VERB}\s+(?:toutes\s+)?(?:tes|vos)\s+(?:\w+\s+)?{_FR_RULES}\b",
+    rf"\b{_FR_VERB}\s+(?:toutes\s+)?(?:les\s+)?(?:{_FR_RULES}\s+{_FR_LATER}|{_FR_LATER}\s+{_FR_RULES})",
+)
+
+_ROLE = _rule(
+    r"\byou\s+are\s+now\s+(?:a|an|the|my|in|no\s+longer|free|unrestricted|jailbroken|dan)\b",
+    r"\bfrom\s+now\s+on,?\s+you\s+(?:are|will|must|shall|should|only)\b",
+    r"\bpretend\s+(?:to\s+be|you\s+are|that\s+you)\b",
+    r"(?:^|[.!?:;\n]\s*|\b(?:please|now|you)\s+)act\s+as\s+(?:if\b|though\b|an?\b|the\b|my\b)",
+    r"\b(?:developer|god|dan|jailbreak)\s+mode\b",
+    r"\bjailbreak\w*\b",
+    # German
+    r"\b(?:du\s+bist|sie\s+sind)\s+(?:jetzt|nun|ab\s+sofort|ab\s+jetzt)\s+(?:ein|eine|der|die|das|mein|meine|kein)\b",
+    r"\bab\s+(?:jetzt|sofort)\s+(?:bist\s+du|sind\s+sie)\b",
+    r"\b(?:tu|tun\s+sie)\s+so,?\s+als\b",
+    r"\b(?:verhalte\s+dich|verhalten\s+sie\s+sich|agiere|antworte)\s+(?:wie|als)\s+(?:ein|eine|der|die|das|w[äa]rst|ob)\b",
+    # Spanish
+    r"\b(?:ahora|a\s+partir\s+de\s+ahora|desde\s+ahora)\s+(?:eres|ser[áa]s|act[úu]as)\b",
+    r"(?:^|[.!?:;\n]\s*|\b(?:ahora|por\s+favor)\s+)act[úu]a\s+como\b",
+    r"\b(?:comp[óo]rtate\s+como|hazte\s+pasar\s+por|finge\s+(?:ser|que))\b",
+    # French
+    r"\b(?:tu\s+es|vous\s+[êe]tes)\s+(?:maintenant|d[ée]sormais)\b",
+    r"\bd[ée]sormais,?\s+(?:tu|vous)\s+(?:es|[êe]tes|dois|devez)\b",
+    r"\b(?:agis|agissez|comporte-toi|comportez-vous)\s+comme\b",
+    r"\b(?:fais|faites)\s+comme\s+si\s+(?:tu|vous)\b",
+)
+
+_SYSTEM = _rule(
+    r"\bsystem\s*prompt\b",
+    r"\b(?:new|updated|additional|revised|real)\s+(?:instructions?|rules|directives?|system\s+message)\b",
+    r"\b(?:reveal|print|show|repeat|output)\s+(?:me\s+)?(?:your|the)\s+(?:\w+\s+)?(?:instructions|prompt)\b",
+    r"\bprompt\s+injection\b",
+    # German
+    r"\bsystem-?(?:prompt|anweisung\w*|nachricht)\b",
+    r"\bneue\s+(?:anweisung\w*|instruktion\w*|regeln|befehle|vorgaben)\b",
+    # Spanish
+    r"\b(?:prompt|mensaje|instrucciones)\s+del\s+sistema\b",
+    r"\bnuevas\s+(?:instrucciones|indicaciones|reglas|[óo]rdenes)\b",
+    # French
+    r"\b(?:prompt|invite|message|instructions?)\s+(?:du\s+)?syst[èe]me\b",
+    r"\bnouvelles\s+(?:instructions|consignes|r[èe]gles)\b",
+)
+
+_STEERING = _rule(
+    # English: route/assign this ticket, set its priority, classify it
+    r"\b(?:re-?route|route|assign|re-?assign)\s+(?:this|it|the\s+(?:ticket|request|case|issue)|this\s+"
+    r"(?:ticket|request|case|issue))\s+(?:directly\s+|immediately\s+|straight\s+)?to\b",
+    r"\bset\s+(?:the\s+|its\s+|this\s+|my\s+)?(?:ticket(?:'s)?\s+)?priority\s*(?:to\b|as\b|at\b|=|:)",
+    r"\b(?:mark|flag|tag|label)\s+(?:this|it|the\s+ticket|this\s+ticket)\s+as\s+(?:urgent|critical|high\s+priority|p[01])\b",
+    r"\b(?:classify|categori[sz]e|label|tag)\s+(?:this|it|the\s+ticket|this\s+ticket|the\s+request)\s+(?:as|under|into)\b",
+    # German
+    r"\b(?:leite|leiten\s+sie|weise|weisen\s+sie|ordne|ordnen\s+sie)\s+(?:dieses\s+ticket|das\s+ticket|es|das|dies|ihn)\s+"
+    r"(?:\w+\s+){0,3}?(?:an|zu|weiter)\b",
+    r"\b(?:setze|setzen\s+sie|stelle|stellen\s+sie)\s+(?:die\s+)?priorit[äa]t\s+auf\b",
+    r"\bpriorit[äa]t\s+auf\s+\w+\s+setzen\b",
+    r"\b(?:klassifiziere|klassifizieren\s+sie|kategorisiere|kategorisieren\s+sie|stufe|stufen\s+sie)\s+"
+    r"(?:dieses\s+ticket|das\s+ticket|es|das|dies)\s+(?:als|unter)\b",
+    # Spanish
+    r"\b(?:enruta|enrute|redirige|redirija|asigna|asigne|deriva|derive)\s+(?:este\s+ticket|el\s+ticket|esto|esta\s+"
+    r"solicitud)\s+(?:directamente\s+)?(?:a|al)\b",
+    r"\b(?:establece|establezca|pon|ponga|cambia|cambie|fija|fije)\s+la\s+prioridad\s+(?:a|en|como)\b",
+    r"\b(?:clasifica|clasifique|categoriza|categorice|etiqueta|etiquete)\s+(?:este\s+ticket|el\s+ticket|esto)\s+como\b",
+    # French
+    r"\b(?:achemine[zr]?|transf[èée]re[zr]?|assigne[zr]?|attribue[zr]?|redirige[zr]?|envoie[zr]?)\s+"
+    r"(?:ce\s+ticket|ceci|cette\s+demande|le\s+ticket)\s+(?:directement\s+)?(?:à|a|au|vers)\b",
+    r"\b(?:mets|mettez|d[ée]finis|d[ée]finissez|fixe[zr]?)\s+la\s+priorit[ée]\s+(?:à|a|sur|en)\b",
+    r"\b(?:classe[zr]?|cat[ée]gorise[zr]?)\s+(?:ce\s+ticket|ceci|cela|cette\s+demande)\s+(?:comme|en|dans)\b",
+)
+
+_TEMPLATE = _rule(
+    r"<\|[^<>|\n]{1,40}\|>",  # <|im_start|>, <|system|>, <|eot_id|>
+    r"\[/?INST\]",
+    r"<</?SYS>>",
+    r"(?:^|\n)\s*#{2,}\s*(?:instruction|system|response|input|assistant|user)s?\b",
+    r"(?:^|\n)\s*(?:system|assistant)\s*:\s*(?:you|ignore|new|from\s+now)\b",
+    r"<\s*/?\s*(?:ticket|example|examples|system|instructions?|context|assistant|user)\s*>",
+)
+
+_RULES = (_OVERRIDE, _ROLE, _SYSTEM, _STEERING, _TEMPLATE)
+
+# Zero-width and other invisible format characters, used to split trigger words.
+_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+
+
+def _normalized(text: str) -> str:
+    text = unicodedata.normalize("NFKC", _INVISIBLE.sub("", text))
+    return _SPACES.sub(" ", text)
+
+
+def detect_injection(text: str) -> InjectionSignal:
+    """Flag phrasing that addresses the model rather than the support team; see the module doc."""
+    normalized = _normalized(text)
+    found: list[str] = []
+    for rule in _RULES:
+        for match in rule.finditer(normalized):
+            snippet = match.group(0).strip()[:_MAX_MATCH_CHARS]
+            if snippet and snippet not in found:
+                found.append(snippet)
+    return InjectionSignal(suspected=bool(found), matches=tuple(found))
+
+
+# --- neutralisation ------------------------------------------------------------------------------------
+_CONTROL_TOKEN = re.compile(r"<\|[^<>|\n]{0,40}\|>|\[/?INST\]|<</?SYS>>|</?s>", re.IGNORECASE)
+# Fullwidth, small and CJK angle brackets, which NFKC or a tokenizer may fold into < and >.
+_LOOKALIKE_BRACKETS = str.maketrans(
+    dict.fromkeys("\uff1c\ufe64\u3008", "<") | dict.fromkeys("\uff1e\ufe65\u3009", ">")
+)
+_TAG = re.compile(r"<(\s*[/!?]?\s*[A-Za-z][^<>\n]{0,200}?)>")
+_LONE_TAG_OPEN = re.compile(r"<(?=\s*/?\s*[A-Za-z!?])")
+_FENCE = re.compile(r"`{3,}|~{3,}")
+_HEADER_MARKER = re.compile(
+    r"^([ \t]*)#{2,}[ \t]*(?=(?:instruction|system|response|input|assistant|user)s?\b)",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def neutralize(text: str) -> str:
+    """Make untrusted text harmless inside the prompt's data frame; idempotent."""
+    text = _INVISIBLE.sub("", text).translate(_LOOKALIKE_BRACKETS)
+    text = _CONTROL_TOKEN.sub(" ", text)
+    text = _TAG.sub(r"&lt;\1&gt;", text)
+    text = _LONE_TAG_OPEN.sub("&lt;", text)
+    text = _FENCE.sub(lambda match: "'" * min(len(match.group(0)), 3), text)
+    return _HEADER_MARKER.sub(r"\1", text)
