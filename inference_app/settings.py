@@ -15,6 +15,7 @@ from pathlib import Path
 import django_stubs_ext
 
 from inference_app.env import ConfigError, Env, read_dotenv
+from inference_app.logging import logging_config
 
 # Lets admin and queryset classes be subscripted at run time, as their type hints do.
 django_stubs_ext.monkeypatch()
@@ -68,6 +69,10 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.integer("CELERY_TASK_SOFT_TIME_LIMIT", 300, mi
 CELERY_TASK_TIME_LIMIT = env.integer("CELERY_TASK_TIME_LIMIT", 360, minimum=1)
 CELERY_TASK_ALWAYS_EAGER = env.boolean("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers keep the LOGGING below (JSON lines with request and ticket ids) instead of Celery's format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Task modules outside an app's tasks.py (webhook deliveries, the API's search and import jobs).
+CELERY_IMPORTS = ("tickets.webhooks", "tickets.api.tasks")
 
 # --- the model layer -----------------------------------------------------------------------------
 LLM_BACKEND = env.choice("LLM_BACKEND", "llamacpp", ("llamacpp", "openai"))
@@ -84,6 +89,30 @@ LLM_PRICE_PROMPT_PER_MTOK = env.number("LLM_PRICE_PROMPT_PER_MTOK", 0.0, minimum
 LLM_PRICE_COMPLETION_PER_MTOK = env.number("LLM_PRICE_COMPLETION_PER_MTOK", 0.0, minimum=0)
 LLM_WATTS = env.number("LLM_WATTS", 30.0, minimum=0)
 
+LLM_SAMPLES = env.integer("LLM_SAMPLES", 1, minimum=1, maximum=15)
+LLM_DRAFT_REPLIES = env.boolean("LLM_DRAFT_REPLIES", False)
+
+# --- the pipeline (tickets.pipeline) -------------------------------------------------------------
+COMPANY_NAME = env.text("COMPANY_NAME", "Lumenfield")
+# When the model is asked: "auto" where the decision is unsure (see inference_app.llm.decision),
+# "always", or "never" (retrieval alone).
+PIPELINE_USE_MODEL = env.choice("PIPELINE_USE_MODEL", "auto", ("auto", "always", "never"))
+PIPELINE_TOP_K = env.integer("PIPELINE_TOP_K", 5, minimum=1, maximum=50)
+PIPELINE_BATCH_SIZE = env.integer("PIPELINE_BATCH_SIZE", 16, minimum=1, maximum=512)
+PIPELINE_DUPLICATE_SIMILARITY = env.number("PIPELINE_DUPLICATE_SIMILARITY", 0.93, minimum=0, maximum=1)
+PIPELINE_STAGE_TIMEOUT_SECONDS = env.integer("PIPELINE_STAGE_TIMEOUT_SECONDS", 600, minimum=1)
+PIPELINE_REQUEUE_AFTER_SECONDS = env.integer("PIPELINE_REQUEUE_AFTER_SECONDS", 120, minimum=1)
+PIPELINE_MAX_ATTEMPTS = env.integer("PIPELINE_MAX_ATTEMPTS", 3, minimum=1, maximum=20)
+PIPELINE_SWEEP_SECONDS = env.number("PIPELINE_SWEEP_SECONDS", 60.0, minimum=1)
+CELERY_TASK_ROUTES = {
+    "tickets.pipeline_input": {"queue": "ingest"},
+    "tickets.pipeline_model": {"queue": "model"},
+    "tickets.pipeline_output": {"queue": "output"},
+}
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stuck-tickets": {"task": "tickets.sweep_stuck_tickets", "schedule": PIPELINE_SWEEP_SECONDS},
+}
+
 # --- retrieval -----------------------------------------------------------------------------------
 # The int8 ONNX export of all-MiniLM-L6-v2: 2.4x the plain backend's throughput on one core, same
 # routing accuracy (benchmarks/bench_embeddings.py). "all-MiniLM-L6-v2" selects the plain backend.
@@ -95,11 +124,50 @@ INDEX_DIR = env.path("INDEX_DIR", DATA_DIR / "index")
 # scaled with processes, beats several threads in one.
 SWITCHBOARD_THREADS = env.integer("SWITCHBOARD_THREADS", 1, minimum=1, maximum=256)
 
+# --- the web UI (tickets.views) ------------------------------------------------------------------
+# Tickets one client address may submit through the public form per hour; beyond it, a 429 page.
+SUBMIT_RATE_LIMIT_PER_HOUR = env.integer("SUBMIT_RATE_LIMIT_PER_HOUR", 20, minimum=1, maximum=1_000_000)
+# Reverse proxies in front of the web process that append the client to X-Forwarded-For; 0 trusts
+# no header and uses the connection's address.
+TRUSTED_PROXY_HOPS = env.integer("TRUSTED_PROXY_HOPS", 0, minimum=0, maximum=10)
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "tickets:dashboard"
+LOGOUT_REDIRECT_URL = "login"
+
 # --- secrets -------------------------------------------------------------------------------------
 SECRET_KEY = env.optional_text("SECRET_KEY") or ""
 SECRET_KEY_FILE = env.optional_text("SECRET_KEY_FILE")
 
 LOG_LEVEL = env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
+
+# --- production, health and metrics (inference_app.health, inference_app.metrics, deploy/) ---------
+DJANGO_ENV = env.choice("DJANGO_ENV", "development", ("development", "production"))
+PRODUCTION = DJANGO_ENV == "production"
+LOG_FORMAT = env.choice("LOG_FORMAT", "json" if PRODUCTION else "text", ("json", "text"))
+METRICS_TOKEN = env.optional_text("METRICS_TOKEN")
+HEALTH_CHECK_TIMEOUT_SECONDS = env.number("HEALTH_CHECK_TIMEOUT_SECONDS", 2.0, minimum=0.1, maximum=30)
+READYZ_REQUIRE_MODEL = env.boolean("READYZ_REQUIRE_MODEL", False)
+SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", PRODUCTION)
+SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.boolean("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env.boolean("SECURE_HSTS_PRELOAD", PRODUCTION)
+if PRODUCTION:
+    if DEBUG:
+        env.errors.append("DEBUG=true: never with DJANGO_ENV=production (tracebacks would be public)")
+    if not (env.is_set("SECRET_KEY") or env.is_set("SECRET_KEY_FILE")):
+        env.errors.append("SECRET_KEY or SECRET_KEY_FILE must be set with DJANGO_ENV=production")
+    if not env.is_set("ALLOWED_HOSTS"):
+        env.errors.append("ALLOWED_HOSTS must name the site's host names with DJANGO_ENV=production")
+
+# --- the REST API and webhooks (tickets.api, tickets.webhooks) -----------------------------------
+API_RATE_LIMIT_PER_MINUTE = env.integer("API_RATE_LIMIT_PER_MINUTE", 600, minimum=1)
+API_MAX_BODY_BYTES = env.integer("API_MAX_BODY_BYTES", 1_048_576, minimum=1024)
+API_MAX_IMPORT_BYTES = env.integer("API_MAX_IMPORT_BYTES", 200 * 1_048_576, minimum=1024)
+API_SEARCH_TIMEOUT_SECONDS = env.number("API_SEARCH_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+WEBHOOK_TIMEOUT_SECONDS = env.number("WEBHOOK_TIMEOUT_SECONDS", 5.0, minimum=0.1)
+WEBHOOK_MAX_ATTEMPTS = env.integer("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1, maximum=50)
+WEBHOOK_RETRY_BASE_SECONDS = env.number("WEBHOOK_RETRY_BASE_SECONDS", 5.0, minimum=0.01)
+WEBHOOK_RETRY_MAX_SECONDS = env.number("WEBHOOK_RETRY_MAX_SECONDS", 3600.0, minimum=0.01)
 
 try:
     env.raise_for_errors()
@@ -154,11 +222,15 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "retrieval",
     "tickets",
 ]
 
 MIDDLEWARE = [
+    "inference_app.logging.RequestIdMiddleware",
+    "inference_app.metrics.MetricsMiddleware",
+    "inference_app.health.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -217,6 +289,17 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 
+# HTTPS and cookies. In production TLS ends at the load balancer or ingress, which says so in
+# X-Forwarded-Proto; probes and scrapes inside the cluster stay on plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    # Hashed file names (cached for a year by browsers), written by collectstatic at image build.
+    STORAGES["staticfiles"] = {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}
+    WHITENOISE_USE_FINDERS = False
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REST_FRAMEWORK = {
@@ -227,12 +310,12 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Switchboard API",
     "DESCRIPTION": "Support tickets in, routing decisions and grounded suggestions out.",
     "VERSION": "1.0.0",
+    # The docs pages load Swagger UI and Redoc from this server's static files, never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-}
+LOGGING = logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)

@@ -327,8 +327,11 @@ def kb_search(
     team: str | None = None,
     resolved_after: datetime | None = None,
     exclude_ids: Sequence[int] = (),
+    query_vector: np.ndarray | None = None,
 ) -> list[Hit]:
-    """The ``k`` most similar documents, hybrid dense + lexical, best first."""
+    """The ``k`` most similar documents, hybrid dense + lexical, best first.
+
+    ``query_vector`` is ``text``'s embedding when the caller has it already (batched embedding)."""
     return knowledge_base().search(
         text,
         k,
@@ -336,4 +339,5 @@ def kb_search(
         team=team,
         resolved_after=resolved_after.timestamp() if resolved_after else None,
         exclude_ids=tuple(exclude_ids),
+        query_vector=query_vector,
     )

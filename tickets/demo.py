@@ -23,7 +23,7 @@ from tickets import demo_content as content
 from tickets.audit import record_event, text_fingerprint
 from tickets.knowledge import index_missing_resolved
 from tickets.models import AuditEvent, Category, Channel, PipelineStage, Team, TeamMembership, Ticket, TicketStatus
-from tickets.services import ticket_create
+from tickets.services import ticket_submit
 
 PAST_TICKETS = 360
 SEED = 20261126
@@ -186,7 +186,7 @@ def load_demo(*, data_dir: Path, progress: Callable[[str], None] = lambda messag
         external_id = f"demo-new-{number:02d}"
         if external_id in existing:
             continue
-        ticket_create(
+        ticket_submit(
             subject=subject,
             body=body,
             requester_name="Demo requester",

@@ -84,6 +84,16 @@ def ticket_create(
     return ticket
 
 
+def ticket_submit(**fields: Any) -> Ticket:
+    """Create a ticket (see :func:`ticket_create`) and start the pipeline on it once it is committed."""
+    from tickets.pipeline import enqueue_ticket
+
+    with transaction.atomic():
+        ticket = ticket_create(**fields)
+        enqueue_ticket(ticket.pk)
+    return ticket
+
+
 def ticket_transition(
     *,
     ticket_id: int,

@@ -1,11 +1,23 @@
-"""Celery tasks of the tickets app. Thin: they take ids and call services."""
+"""Celery tasks of the tickets app. Thin: they take ids and call services.
+
+The pipeline's stage tasks retry only what is transient (the database or the broker briefly gone),
+with backoff and jitter; anything else, or too many retries, sends the ticket to human triage with
+the error (``tickets.pipeline.fail_ticket``). Each stage is idempotent, so a redelivered message
+(acks_late, a killed worker) does no harm.
+"""
 
 from __future__ import annotations
 
-from celery import shared_task
-from django.db import OperationalError
+from typing import Any
 
+from celery import Task, shared_task
+from django.db import InterfaceError, OperationalError
+from kombu.exceptions import OperationalError as BrokerError
+
+from tickets import pipeline
 from tickets.knowledge import sync_ticket
+
+TRANSIENT = (OperationalError, InterfaceError, BrokerError, ConnectionError, TimeoutError)
 
 
 @shared_task(
@@ -20,3 +32,40 @@ from tickets.knowledge import sync_ticket
 def sync_ticket_knowledge(ticket_id: int) -> str:
     """Index a resolved ticket, or drop a reopened one, in the knowledge base. Idempotent."""
     return sync_ticket(ticket_id=ticket_id)
+
+
+class PipelineTask(Task[Any, Any]):
+    """A stage task: transient errors retry with backoff; a stage that fails for good sends the ticket
+    to triage."""
+
+    acks_late = True
+    autoretry_for = TRANSIENT
+    retry_backoff = 2
+    retry_backoff_max = 60
+    retry_jitter = True
+    max_retries = 5
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        ticket_id = args[0] if args else kwargs.get("ticket_id")
+        if ticket_id is not None:
+            pipeline.fail_ticket(int(ticket_id), f"{type(exc).__name__}: {exc}")
+
+
+@shared_task(base=PipelineTask, name="tickets.pipeline_input")
+def pipeline_input(ticket_id: int) -> None:
+    pipeline.run_input(ticket_id)
+
+
+@shared_task(base=PipelineTask, name="tickets.pipeline_model")
+def pipeline_model(ticket_id: int) -> None:
+    pipeline.run_model(ticket_id)
+
+
+@shared_task(base=PipelineTask, name="tickets.pipeline_output")
+def pipeline_output(ticket_id: int) -> None:
+    pipeline.run_output(ticket_id)
+
+
+@shared_task(name="tickets.sweep_stuck_tickets", acks_late=True)
+def sweep_stuck_tickets() -> int:
+    return pipeline.sweep_stuck_tickets()

@@ -1,0 +1,182 @@
+"""Stage 1 of the pipeline on a batch of tickets: everything before the model.
+
+Normalise and check the text, flag prompt-injection attempts, redact personal data (what the model
+sees), embed the batch at once, find a near-duplicate among open tickets, and retrieve the most
+similar past resolved tickets with the classifier's view of the labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from inference_app.llm.injection import detect_injection
+from inference_app.llm.redaction import redact
+from tickets.audit import text_fingerprint
+from tickets.knowledge import document_text
+from tickets.models import OPEN_STATUSES, Ticket
+from tickets.processing import prepare
+
+if TYPE_CHECKING:
+    import numpy as np
+
+DUPLICATE_LOOKBACK = timedelta(hours=72)
+DUPLICATE_CANDIDATES = 300
+
+
+@dataclass
+class InputResult:
+    """What input processing found for one ticket, handed to the model stage."""
+
+    usable: bool
+    text: str  # redacted: what the model will see
+    problems: list[str]
+    language: str
+    negative: bool
+    injection: list[str]  # the phrases that look like an attempt to steer the model
+    redactions: dict[str, int]
+    duplicate_of: int | None = None
+    duplicate_similarity: float | None = None
+    embedding: bytes | None = None
+    neighbours: list[dict[str, Any]] = field(default_factory=list)
+    label_probs: dict[str, float] | None = None
+    text_sha256: str = ""
+
+    def ticket_fields(self) -> dict[str, Any]:
+        return {
+            "language": self.language,
+            "validation_errors": self.problems,
+            "injection_suspected": bool(self.injection),
+            "duplicate_id": self.duplicate_of,
+            "text_embedding": self.embedding,
+            "pipeline_context": {
+                "usable": self.usable,
+                "text": self.text,
+                "problems": self.problems,
+                "negative": self.negative,
+                "neighbours": self.neighbours,
+                "label_probs": self.label_probs,
+            },
+        }
+
+    def input_details(self) -> dict[str, Any]:
+        return {
+            "text_sha256": self.text_sha256,
+            "usable": self.usable,
+            "problems": self.problems,
+            "language": self.language,
+            "very_negative": self.negative,
+            "prompt_injection": self.injection,
+            "redactions": self.redactions,
+            "duplicate_of": self.duplicate_of,
+            "duplicate_similarity": self.duplicate_similarity,
+        }
+
+    def retrieval_details(self) -> dict[str, Any]:
+        return {
+            "neighbours": [
+                {"ticket_id": n["doc_id"], "score": round(n["score"], 4), "category": n["category"]}
+                for n in self.neighbours
+            ],
+            "label_probs": self.label_probs,
+        }
+
+
+def process_batch(tickets: Sequence[Ticket]) -> dict[int, InputResult]:
+    results: dict[int, InputResult] = {}
+    for ticket in tickets:
+        prepared = prepare(subject=ticket.subject, body=ticket.body)
+        redacted = redact(prepared.text)
+        results[ticket.pk] = InputResult(
+            usable=prepared.usable,
+            text=redacted.text,
+            problems=prepared.problems,
+            language=prepared.language,
+            negative=prepared.negative,
+            injection=list(detect_injection(prepared.text).matches),
+            redactions=dict(redacted.counts),
+            text_sha256=text_fingerprint(prepared.text),
+        )
+    usable = [ticket for ticket in tickets if results[ticket.pk].usable]
+    if usable:
+        _embed_and_retrieve(usable, results)
+    return results
+
+
+def _embed_and_retrieve(tickets: Sequence[Ticket], results: dict[int, InputResult]) -> None:
+    from retrieval.services import embed_texts, kb_search
+
+    texts = [results[ticket.pk].text for ticket in tickets]
+    vectors = embed_texts(texts)
+    label_probs = _label_probs(texts, vectors)
+    duplicates = _find_duplicates(tickets, vectors)
+    for row, ticket in enumerate(tickets):
+        result = results[ticket.pk]
+        result.embedding = vectors[row].astype("float32").tobytes()
+        result.label_probs = label_probs[row] if label_probs is not None else None
+        result.duplicate_of, result.duplicate_similarity = duplicates.get(ticket.pk, (None, None))
+        hits = kb_search(
+            text=result.text, k=settings.PIPELINE_TOP_K, query_vector=vectors[row], exclude_ids=[ticket.pk]
+        )
+        past = Ticket.objects.in_bulk([hit.id for hit in hits])
+        result.neighbours = [
+            {
+                "doc_id": hit.id,
+                "score": float(hit.dense_score if hit.dense_score is not None else hit.score),
+                "category": hit.category or "",
+                "team": hit.team or "",
+                "text": redact(document_text(past[hit.id].subject, past[hit.id].body)).text,
+                "priority": past[hit.id].priority,
+                "resolution": redact(past[hit.id].resolution).text,
+            }
+            for hit in hits
+            if hit.id in past
+        ]
+
+
+def _label_probs(texts: list[str], vectors: np.ndarray) -> list[dict[str, float]] | None:
+    from retrieval.label_services import predict_label_probs
+
+    probs: list[dict[str, float]] | None = predict_label_probs(texts=texts, embeddings=vectors)
+    return probs
+
+
+def _find_duplicates(tickets: Sequence[Ticket], vectors: np.ndarray) -> dict[int, tuple[int, float]]:
+    """Each ticket's most similar open ticket above the threshold: the same requester's, or a recent one."""
+    import numpy as np
+
+    threshold = settings.PIPELINE_DUPLICATE_SIMILARITY
+    batch_ids = [ticket.pk for ticket in tickets]
+    emails = [ticket.requester_email for ticket in tickets if ticket.requester_email]
+    recent = timezone.now() - DUPLICATE_LOOKBACK
+    candidates = list(
+        Ticket.objects.filter(status__in=OPEN_STATUSES, text_embedding__isnull=False)
+        .filter(Q(requester_email__in=emails) | Q(created_at__gte=recent))
+        .exclude(pk__in=batch_ids)
+        .order_by("-created_at")
+        .values_list("pk", "text_embedding")[:DUPLICATE_CANDIDATES]
+    )
+    ids = [pk for pk, _ in candidates]
+    matrix = (
+        np.vstack([np.frombuffer(blob, dtype=np.float32) for _, blob in candidates if blob is not None])
+        if candidates
+        else np.zeros((0, vectors.shape[1]), dtype=np.float32)
+    )
+    found: dict[int, tuple[int, float]] = {}
+    for row, ticket in enumerate(tickets):
+        # earlier tickets of the same batch count too
+        pool_ids = ids + batch_ids[:row]
+        pool = np.vstack([matrix, vectors[:row]]) if row else matrix
+        if not pool_ids:
+            continue
+        similarities = pool @ vectors[row]
+        best = int(np.argmax(similarities))
+        if float(similarities[best]) >= threshold:
+            found[ticket.pk] = (pool_ids[best], float(similarities[best]))
+    return found
