@@ -1,11 +1,12 @@
 """Top-level URLs."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from inference_app import health
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include("tickets.api.urls")),
     path("healthz", health.healthz, name="healthz"),
 ]

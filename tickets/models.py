@@ -416,3 +416,161 @@ class ModelCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purpose} {self.backend}/{self.model_name} {self.outcome}"
+
+
+# --- the REST API: tokens, idempotency keys, webhooks, import jobs (tickets.api, tickets.webhooks) ---
+
+
+class ApiToken(models.Model):
+    """A helpdesk integration's credential. Only the SHA-256 of the secret is kept (``tickets.tokens``)."""
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read tickets, audit trails and analytics"
+        WRITE = "write", "Create and update tickets, post feedback, search"
+        ADMIN = "admin", "Webhooks, imports and tokens"
+
+    name = models.CharField(max_length=100, unique=True, help_text="The integration, e.g. zendesk-prod.")
+    prefix = models.CharField(max_length=12, help_text="The secret's first characters, to recognise it.")
+    secret_sha256 = models.CharField(max_length=64, unique=True, editable=False)
+    scopes = models.JSONField(default=list, help_text='Any of "read", "write", "admin".')
+    rate_limit_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Requests per minute; empty: API_RATE_LIMIT_PER_MINUTE."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}...)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class IdempotencyKey(models.Model):
+    """A POST's Idempotency-Key and the answer it got, so a retried request gets the same answer."""
+
+    client = models.CharField(max_length=60, help_text='Who sent it: "token:<id>" or "user:<id>".')
+    key = models.CharField(max_length=200)
+    request_sha256 = models.CharField(max_length=64)
+    ticket = models.ForeignKey(Ticket, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    response_status = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["client", "key"], name="unique_idempotency_key")]
+
+    def __str__(self) -> str:
+        return f"{self.client} {self.key}"
+
+
+class WebhookEvent(models.TextChoices):
+    TICKET_ROUTED = "ticket.routed", "Ticket routed"
+    TICKET_NEEDS_TRIAGE = "ticket.needs_triage", "Ticket needs triage"
+    TICKET_RESOLVED = "ticket.resolved", "Ticket resolved"
+    SUGGESTION_READY = "suggestion.ready", "Suggestion ready"
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+class WebhookEndpoint(models.Model):
+    """A URL that gets a signed POST for each event it subscribed to (``tickets.webhooks``)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    url = models.URLField(max_length=500)
+    secret = models.CharField(
+        max_length=100, default=new_webhook_secret, help_text="Signs every delivery (HMAC-SHA256)."
+    )
+    events = models.JSONField(default=list, help_text='The events it wants, e.g. ["ticket.routed"].')
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint: at most one per (endpoint, event, ticket, occurrence)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Delivered"
+        FAILED = "failed", "Gave up"
+
+    uuid = models.UUIDField(unique=True, editable=False)
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=40, choices=WebhookEvent.choices)
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    occurrence = models.CharField(
+        max_length=40, blank=True, default="", help_text="Tells apart repeats of one event (resolved twice)."
+    )
+    body = models.TextField(help_text="The exact JSON sent (what the signature covers, with the timestamp).")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_response = models.TextField(blank=True, help_text="The start of the receiver's last answer.")
+    last_error = models.TextField(blank=True)
+    attempt_log = models.JSONField(default=list, blank=True, help_text="Every attempt: time, code, error.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["endpoint", "event", "ticket", "occurrence"], name="unique_webhook_delivery"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} #{self.ticket_id} -> {self.endpoint_id} ({self.status})"
+
+
+class ImportJob(models.Model):
+    """A bulk import of history sent through the API, run by a worker (``tickets.history``)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Finished"
+        FAILED = "failed", "Failed"
+
+    file_path = models.CharField(max_length=500)
+    file_name = models.CharField(max_length=200)
+    file_format = models.CharField(max_length=10)
+    columns = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total_rows = models.PositiveIntegerField(default=0, help_text="Records in the file (an estimate).")
+    rows_processed = models.PositiveIntegerField(default=0)
+    imported = models.PositiveIntegerField(default=0)
+    already_present = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    skipped_examples = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"import {self.pk} {self.file_name} ({self.status})"

@@ -1,0 +1,188 @@
+"""What the API does beyond calling the domain services: idempotent ticket creation, finding a
+ticket by id or reference, the search round trip to a worker."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from celery.exceptions import TimeoutError as CeleryTimeoutError
+from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+
+from tickets.api.errors import ApiError
+from tickets.models import AuditEvent, Channel, IdempotencyKey, Ticket
+from tickets.services import ticket_create
+
+logger = logging.getLogger("tickets.api")
+
+REFERENCE_RE = re.compile(r"^SB-[A-Z0-9]{4}-[A-Z0-9]{4}$")
+IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,200}$")
+MAX_BIGINT = 2**63 - 1
+
+
+def find_ticket(tickets: QuerySet[Ticket], lookup: str) -> Ticket:
+    """The ticket with this id (digits) or reference (SB-XXXX-XXXX) among ``tickets``; else 404."""
+    if lookup.isdigit() and 0 < int(lookup) <= MAX_BIGINT:
+        ticket = tickets.filter(pk=int(lookup)).first()
+    elif REFERENCE_RE.match(lookup.upper()):
+        ticket = tickets.filter(reference=lookup.upper()).first()
+    else:
+        ticket = None
+    if ticket is None:
+        raise ApiError(status_code=404, code="not_found", message="No such ticket (or not visible to you).")
+    return ticket
+
+
+def _duplicate_external_id(external_id: str) -> ApiError:
+    existing = (
+        Ticket.objects.filter(channel=Channel.API, external_id=external_id).values("id", "reference").first()
+    )
+    where = f" ({existing['reference']}, id {existing['id']})" if existing else ""
+    return ApiError(
+        status_code=409,
+        code="duplicate_external_id",
+        message=f"A ticket with this external_id exists already{where}.",
+        fields={"external_id": [f"Already used by ticket {existing['id'] if existing else '?'}."]},
+    )
+
+
+def _enqueue_pipeline(ticket_id: int) -> None:
+    """Start the pipeline after commit; a broker failure is logged (the sweeper picks the ticket up)."""
+
+    def start() -> None:
+        from tickets.pipeline import enqueue_ticket
+
+        enqueue_ticket(ticket_id)
+
+    transaction.on_commit(start, robust=True)
+
+
+def _create(data: dict[str, Any], *, actor: str) -> Ticket:
+    try:
+        ticket = ticket_create(
+            subject=data["subject"],
+            body=data["body"],
+            requester_email=data.get("requester_email", ""),
+            requester_name=data.get("requester_name", ""),
+            channel=Channel.API,
+            external_id=data.get("external_id", ""),
+            actor_type=AuditEvent.ActorType.API_CLIENT,
+            actor=actor,
+        )
+    except ValidationError as exc:
+        # full_clean reports the unique external id as a non-field error
+        if data.get("external_id") and NON_FIELD_ERRORS in getattr(exc, "error_dict", {}):
+            raise _duplicate_external_id(data["external_id"]) from None
+        raise
+    _enqueue_pipeline(ticket.pk)
+    return ticket
+
+
+@dataclass(frozen=True)
+class Created:
+    ticket: Ticket
+    replayed: bool
+
+
+def request_fingerprint(data: dict[str, Any]) -> str:
+    return hashlib.sha256(
+        json.dumps(data, sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    ).hexdigest()
+
+
+def api_ticket_create(
+    *, data: dict[str, Any], actor: str, client_key: str, idempotency_key: str | None
+) -> Created:
+    """Create a ticket from the API; with an Idempotency-Key, a repeat gets the first answer.
+
+    The key row is inserted first, in the same transaction as the ticket: a concurrent repeat waits
+    on its unique index until the first commits, then replays it. The same key with another body is
+    refused (422), so a client bug cannot silently drop a ticket.
+    """
+    if idempotency_key is None:
+        try:
+            with transaction.atomic():
+                return Created(_create(data, actor=actor), replayed=False)
+        except IntegrityError:
+            if data.get("external_id"):
+                raise _duplicate_external_id(data["external_id"]) from None
+            raise
+    if not IDEMPOTENCY_KEY_RE.match(idempotency_key):
+        raise ApiError(
+            status_code=400,
+            code="invalid_idempotency_key",
+            message="Idempotency-Key must be 1 to 200 printable ASCII characters without spaces.",
+        )
+    fingerprint = request_fingerprint(data)
+    try:
+        with transaction.atomic():
+            record = IdempotencyKey.objects.create(
+                client=client_key, key=idempotency_key, request_sha256=fingerprint
+            )
+            ticket = _create(data, actor=actor)
+            record.ticket = ticket
+            record.response_status = 201
+            record.save(update_fields=["ticket", "response_status"])
+            return Created(ticket, replayed=False)
+    except IntegrityError:
+        pass
+    previous = (
+        IdempotencyKey.objects.filter(client=client_key, key=idempotency_key).select_related("ticket").first()
+    )
+    if previous is None:  # the key was free: the conflict was the external id
+        if data.get("external_id"):
+            raise _duplicate_external_id(data["external_id"])
+        raise ApiError(status_code=409, code="conflict", message="The ticket conflicts with an existing one.")
+    if previous.request_sha256 != fingerprint:
+        raise ApiError(
+            status_code=422,
+            code="idempotency_key_reused",
+            message="This Idempotency-Key was used with a different request body.",
+        )
+    if previous.ticket is None:
+        raise ApiError(status_code=409, code="conflict", message="The first request with this key failed.")
+    return Created(previous.ticket, replayed=True)
+
+
+def search_similar(*, text: str, k: int, team: str, category: str) -> list[dict[str, Any]]:
+    """Similar resolved tickets, searched by a worker (the web process holds no index)."""
+    from tickets.api.tasks import api_search
+
+    try:
+        result = api_search.apply_async((text, k, team or None, category or None))
+        hits: list[dict[str, Any]] = result.get(timeout=settings.API_SEARCH_TIMEOUT_SECONDS)
+    except CeleryTimeoutError:
+        raise ApiError(
+            status_code=503, code="search_unavailable", message="The search workers did not answer in time."
+        ) from None
+    except ApiError:
+        raise
+    except Exception:
+        logger.exception("search failed")
+        raise ApiError(
+            status_code=503, code="search_unavailable", message="The search failed; try again."
+        ) from None
+    finally:
+        pass
+    known = {
+        row["id"]: row
+        for row in Ticket.objects.filter(pk__in=[hit["ticket_id"] for hit in hits]).values(
+            "id", "reference", "subject", "resolution"
+        )
+    }
+    return [
+        {
+            **hit,
+            "reference": known.get(hit["ticket_id"], {}).get("reference"),
+            "subject": known.get(hit["ticket_id"], {}).get("subject"),
+            "resolution": known.get(hit["ticket_id"], {}).get("resolution"),
+        }
+        for hit in hits
+    ]
