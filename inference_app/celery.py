@@ -6,11 +6,15 @@ import os
 
 from celery import Celery
 
+from inference_app.logging import install_celery_context
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inference_app.settings")
 
 app = Celery("switchboard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# A task's log lines carry the request id of the web request that enqueued it, and its ticket id.
+install_celery_context()
 
 
 @app.task(name="switchboard.ping", ignore_result=False)
