@@ -5,7 +5,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from tickets.models import AuditEvent, Category, Suggestion, Team, TeamMembership, Ticket
+from tickets.models import AuditEvent, Category, RoutingRule, Suggestion, Team, TeamMembership, Ticket
 
 
 class TeamMembershipInline(admin.TabularInline[TeamMembership, Team]):
@@ -16,7 +16,8 @@ class TeamMembershipInline(admin.TabularInline[TeamMembership, Team]):
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin[Team]):
-    list_display = ["name", "description"]
+    list_display = ["name", "description", "auto_route_threshold"]
+    list_editable = ["auto_route_threshold"]
     search_fields = ["name"]
     inlines = [TeamMembershipInline]
 
@@ -26,6 +27,38 @@ class CategoryAdmin(admin.ModelAdmin[Category]):
     list_display = ["name", "default_team", "default_priority", "sla_hours"]
     list_filter = ["default_team", "default_priority"]
     search_fields = ["name", "description"]
+
+
+@admin.register(RoutingRule)
+class RoutingRuleAdmin(admin.ModelAdmin[RoutingRule]):
+    list_display = [
+        "name",
+        "position",
+        "is_active",
+        "match_category",
+        "set_team",
+        "set_priority",
+        "force_triage",
+    ]
+    list_editable = ["position", "is_active"]
+    list_filter = ["is_active", "force_triage", "escalate"]
+    search_fields = ["name", "match_keywords", "match_requesters"]
+    fieldsets = [
+        (None, {"fields": ["name", "position", "is_active", "stop"]}),
+        (
+            "When",
+            {
+                "fields": [
+                    "match_category",
+                    "match_keywords",
+                    "match_requesters",
+                    "match_channel",
+                    "match_priority",
+                ]
+            },
+        ),
+        ("Then", {"fields": ["set_team", "set_priority", "escalate", "force_triage"]}),
+    ]
 
 
 class SuggestionInline(admin.StackedInline[Suggestion, Ticket]):
@@ -85,3 +118,4 @@ class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+

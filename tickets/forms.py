@@ -1,0 +1,132 @@
+"""Forms of the web UI: they parse and check input; the services in tickets.actions do the work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from tickets.actions import MAX_REASON_CHARS, MAX_TEXT_CHARS
+from tickets.models import Category, Priority, Team, TicketStatus
+from tickets.services import MAX_BODY_CHARS, MAX_SUBJECT_CHARS
+
+
+class SubmitTicketForm(forms.Form):
+    subject = forms.CharField(
+        max_length=MAX_SUBJECT_CHARS, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
+    body = forms.CharField(
+        label="Description",
+        max_length=MAX_BODY_CHARS,
+        widget=forms.Textarea(attrs={"rows": 8}),
+        help_text="What happened, what you expected, and any error message.",
+    )
+    email = forms.EmailField(
+        label="Your e-mail", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+    category_hint = forms.ModelChoiceField(
+        label="Category (optional)",
+        queryset=Category.objects.order_by("name"),
+        required=False,
+        empty_label="I'm not sure",
+        help_text="A hint only: the ticket is routed by what it says.",
+    )
+
+
+QUEUE_SORTS = {
+    "newest": ("-created_at", "-id"),
+    "oldest": ("created_at", "id"),
+    "due": ("due_at", "id"),
+    "priority": ("-priority_rank", "-created_at"),
+    "confidence": ("confidence", "-created_at"),
+}
+CONFIDENCE_BANDS = {"low": (0.0, 0.5), "medium": (0.5, 0.8), "high": (0.8, 1.01)}
+
+
+class QueueFilterForm(forms.Form):
+    """The dashboard's filters, from the query string. Bad values become form errors, not 500s."""
+
+    queue = forms.CharField(required=False, max_length=40)
+    q = forms.CharField(label="Search", required=False, max_length=200)
+    status = forms.ChoiceField(
+        required=False,
+        choices=[("open", "Open"), ("", "Any status"), *TicketStatus.choices],
+        initial="open",
+    )
+    priority = forms.ChoiceField(required=False, choices=[("", "Any priority"), *Priority.choices])
+    category = forms.ModelChoiceField(
+        required=False, queryset=Category.objects.order_by("name"), empty_label="Any category"
+    )
+    confidence = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("", "Any confidence"),
+            ("low", "Low (< 50%)"),
+            ("medium", "Medium (50-80%)"),
+            ("high", "High (>= 80%)"),
+        ],
+    )
+    language = forms.CharField(required=False, max_length=12)
+    due_soon = forms.BooleanField(label="Due within 4 hours or overdue", required=False)
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("newest", "Newest first"),
+            ("oldest", "Oldest first"),
+            ("due", "Due soonest"),
+            ("priority", "Highest priority"),
+            ("confidence", "Lowest confidence"),
+        ],
+    )
+    page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
+
+
+class SuggestionForm(forms.Form):
+    suggestion_id = forms.IntegerField(widget=forms.HiddenInput)
+
+
+class EditSuggestionForm(SuggestionForm):
+    resolution_text = forms.CharField(
+        label="Edited reply", max_length=MAX_TEXT_CHARS, widget=forms.Textarea(attrs={"rows": 6})
+    )
+
+
+class RejectSuggestionForm(SuggestionForm):
+    reason = forms.CharField(label="Why is it wrong?", max_length=MAX_REASON_CHARS)
+
+
+class ReassignForm(forms.Form):
+    team = forms.ModelChoiceField(
+        queryset=Team.objects.order_by("name"), required=False, empty_label="(keep)"
+    )
+    category = forms.ModelChoiceField(
+        queryset=Category.objects.order_by("name"), required=False, empty_label="(keep)"
+    )
+    reason = forms.CharField(required=False, max_length=MAX_REASON_CHARS)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not self.errors and data.get("team") is None and data.get("category") is None:
+            raise forms.ValidationError("Choose a team or a category.")
+        return data
+
+
+class PriorityForm(forms.Form):
+    priority = forms.ChoiceField(choices=Priority.choices)
+
+
+class ResolveForm(forms.Form):
+    resolution = forms.CharField(
+        label="Final resolution",
+        max_length=MAX_TEXT_CHARS,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text="Sent to the requester; the ticket then joins the knowledge base.",
+    )
+
+
+class ReopenForm(forms.Form):
+    reason = forms.CharField(required=False, max_length=MAX_REASON_CHARS)
+
+
+class EmptyForm(forms.Form):
+    """Actions that take no input (assign to me)."""

@@ -1,0 +1,20 @@
+"""The web UI's URLs (included at the site root)."""
+
+from django.urls import path
+from django.views.generic import RedirectView
+
+from tickets.views import analytics, dashboard, public, ticket
+
+app_name = "tickets"
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="tickets:submit"), name="home"),
+    path("submit/", public.submit_ticket, name="submit"),
+    path("submit/sent/<str:token>/", public.submitted, name="submitted"),
+    path("status/<str:token>/", public.ticket_status, name="status"),
+    path("dashboard/", dashboard.dashboard, name="dashboard"),
+    path("tickets/<int:pk>/", ticket.ticket_detail, name="ticket"),
+    path("tickets/<int:pk>/progress/", ticket.ticket_progress, name="ticket_progress"),
+    path("tickets/<int:pk>/actions/<slug:action>/", ticket.ticket_action, name="ticket_action"),
+    path("analytics/", analytics.analytics_page, name="analytics"),
+]
