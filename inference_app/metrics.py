@@ -22,10 +22,10 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Count, Min, Q, Sum
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
@@ -145,7 +145,9 @@ class SharedStateCollector(Collector):
         ]
         for name, source in sources:
             try:
-                families = list(source())
+                # A savepoint (or a short transaction): one failed query must not abort the others.
+                with transaction.atomic():
+                    families = list(source())
             except Exception:
                 logger.warning("metrics source %s could not be read", name, exc_info=True)
                 up.add_metric([name], 0)
@@ -221,11 +223,11 @@ def model_call_metrics() -> Iterator[Metric]:
         .values("backend", "model_name")
         .annotate(
             count=Count("id"),
-            latency_ms=Sum("latency_ms"),
-            prompt_tokens=Sum("prompt_tokens"),
-            completion_tokens=Sum("completion_tokens"),
-            cost=Sum("cost_usd"),
-            energy_wh=Sum("energy_wh"),
+            latency_ms_sum=Sum("latency_ms"),
+            prompt_sum=Sum("prompt_tokens"),
+            completion_sum=Sum("completion_tokens"),
+            cost_sum=Sum("cost_usd"),
+            energy_sum=Sum("energy_wh"),
             **bucket_counts,
         )
     )
@@ -254,11 +256,11 @@ def model_call_metrics() -> Iterator[Metric]:
             for index, bound in enumerate(MODEL_LATENCY_BUCKETS_SECONDS)
         ]
         buckets.append(("+Inf", float(row["count"])))
-        latency.add_metric(labels, buckets, sum_value=float(row["latency_ms"] or 0.0) / 1000.0)
-        tokens.add_metric([*labels, "prompt"], float(row["prompt_tokens"] or 0))
-        tokens.add_metric([*labels, "completion"], float(row["completion_tokens"] or 0))
-        cost.add_metric(labels, float(row["cost"] or 0))
-        energy.add_metric(labels, float(row["energy_wh"] or 0.0))
+        latency.add_metric(labels, buckets, sum_value=float(row["latency_ms_sum"] or 0.0) / 1000.0)
+        tokens.add_metric([*labels, "prompt"], float(row["prompt_sum"] or 0))
+        tokens.add_metric([*labels, "completion"], float(row["completion_sum"] or 0))
+        cost.add_metric(labels, float(row["cost_sum"] or 0))
+        energy.add_metric(labels, float(row["energy_sum"] or 0.0))
     yield from (latency, tokens, cost, energy)
 
 
@@ -288,42 +290,34 @@ def suggestion_metrics() -> Iterator[Metric]:
 
 
 def webhook_metrics() -> Iterator[Metric]:
-    """Webhook deliveries by state, read from the deliveries table when this install has one."""
-    model = _webhook_delivery_model()
+    from tickets.models import WebhookDelivery
+
     deliveries = GaugeMetricFamily(
-        "switchboard_webhook_deliveries", "Webhook deliveries by state.", labels=["state"]
+        "switchboard_webhook_deliveries", "Webhook deliveries by status.", labels=["status"]
     )
+    succeeded = gave_up = attempts = 0
+    for row in (
+        WebhookDelivery.objects.order_by()
+        .values("status")
+        .annotate(count=Count("id"), attempts=Sum("attempts"))
+    ):
+        deliveries.add_metric([row["status"]], row["count"])
+        attempts += row["attempts"] or 0
+        if row["status"] == WebhookDelivery.Status.SUCCEEDED:
+            succeeded = row["count"]
+        if row["status"] == WebhookDelivery.Status.FAILED:
+            gave_up = row["count"]
     failures = CounterMetricFamily(
         "switchboard_webhook_failures",
         "Webhook deliveries that failed for good (every attempt used).",
     )
-    failed_total = 0
-    if model is not None:
-        state_field = _first_field(model, ("status", "state", "outcome"))
-        if state_field is not None:
-            for row in model.objects.order_by().values(state_field).annotate(count=Count("pk")):
-                state = str(row[state_field])
-                deliveries.add_metric([state], row["count"])
-                if state in {"failed", "dead", "gave_up", "abandoned"}:
-                    failed_total += row["count"]
-    failures.add_metric([], failed_total)
-    yield from (deliveries, failures)
-
-
-def _webhook_delivery_model() -> Any:
-    from django.apps import apps
-
-    for name in ("WebhookDelivery", "Delivery"):
-        try:
-            return apps.get_model("tickets", name)
-        except LookupError:
-            continue
-    return None
-
-
-def _first_field(model: Any, names: Iterable[str]) -> str | None:
-    present = {field.name for field in model._meta.get_fields()}
-    return next((name for name in names if name in present), None)
+    failures.add_metric([], gave_up)
+    failed_attempts = CounterMetricFamily(
+        "switchboard_webhook_failed_attempts",
+        "Webhook attempts that did not succeed (each retry counts).",
+    )
+    failed_attempts.add_metric([], max(0, attempts - succeeded))
+    yield from (deliveries, failures, failed_attempts)
 
 
 # --- queue depths ----------------------------------------------------------------------------------

@@ -25,8 +25,8 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def readyz(client: Client | None = None, **headers: str) -> tuple[int, dict[str, Any]]:
-    response = (client or Client()).get("/readyz", **headers)
+def readyz(client: Client | None = None) -> tuple[int, dict[str, Any]]:
+    response = (client or Client()).get("/readyz")
     return response.status_code, json.loads(response.content)
 
 
@@ -111,7 +111,7 @@ def test_readyz_is_503_naming_the_database_when_postgres_is_unreachable(tmp_path
 
     env = embedded_env(tmp_path)
     env["DATABASE_URL"] = f"postgres://postgres:Db-Secret-9@127.0.0.1:{closed_port()}/switchboard"
-    env["REDIS_URL"] = settings.REDIS_URL
+    env["REDIS_URL"] = str(settings.REDIS_URL)
     env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
     probe = (
         "import django, json; django.setup(); from django.test import Client; "
@@ -162,7 +162,7 @@ def test_readyz_index_check_reads_the_manifest_and_fails_only_when_the_folder_is
     _, body = readyz()
     assert body["checks"]["index"]["detail"].startswith("no index files yet")
 
-    manifest = {
+    manifest: dict[str, Any] = {
         "format_version": 1,
         "generation": "0123456789abcdef",
         "embedder": {"name": ready_settings.EMBEDDING_MODEL, "dim": 384},
