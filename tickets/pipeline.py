@@ -28,7 +28,9 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from inference_app.llm.backends import get_backend, pricing
 from inference_app.llm.classify import ModelVerdict, ask_model, draft_reply
+from inference_app.llm.decision import decide_category, should_consult_model
 from inference_app.llm.types import CallRecord, Neighbour, Taxonomy
 from tickets import inputs, routing
 from tickets.audit import record_event
@@ -175,8 +177,7 @@ def run_input(ticket_id: int) -> None:
 
 def run_model(ticket_id: int) -> None:
     """Decide category, priority and a cited suggestion: retrieval evidence, plus the model where it helps."""
-    from inference_app.llm.backends import get_backend, pricing
-    from inference_app.llm.decision import decide_category, should_consult_model
+    from retrieval.label_services import decision_policy
 
     started = time.perf_counter()
     tickets, token = claim(PipelineStage.MODEL, [ticket_id])
@@ -192,44 +193,62 @@ def run_model(ticket_id: int) -> None:
     taxonomy = current_taxonomy()
     verdict: ModelVerdict | None = None
     draft: ModelVerdict | None = None
-    if context.get("usable") and settings.PIPELINE_USE_MODEL != "never":
-        consult = settings.PIPELINE_USE_MODEL == "always" or should_consult_model(
-            neighbours=neighbours, label_probs=label_probs
-        )
-        if consult:
-            # No database connection is held while the model thinks (it may take seconds).
+    policy = decision_policy()
+    base = decide_category(
+        neighbours=neighbours,
+        label_probs=label_probs,
+        model_category=None,
+        allowed=taxonomy.categories,
+        policy=policy,
+    )
+    consult = context.get("usable") and (
+        settings.PIPELINE_USE_MODEL == "always"
+        or (settings.PIPELINE_USE_MODEL == "auto" and should_consult_model(decision=base, policy=policy))
+    )
+    if consult:
+        # No database connection is held while the model thinks (it may take seconds).
+        if not connection.in_atomic_block:
             connection.close()
-            backend = get_backend()
-            verdict = ask_model(
+        backend = get_backend()
+        verdict = ask_model(
+            backend=backend,
+            ticket_text=context["text"],
+            neighbours=neighbours,
+            taxonomy=taxonomy,
+            candidates=_candidates(neighbours, label_probs),
+            company=settings.COMPANY_NAME,
+            samples=settings.LLM_SAMPLES,
+            pricing=pricing(),
+        )
+        if settings.LLM_DRAFT_REPLIES and verdict.ok and neighbours:
+            draft = draft_reply(
                 backend=backend,
                 ticket_text=context["text"],
                 neighbours=neighbours,
-                taxonomy=taxonomy,
-                candidates=_candidates(neighbours, label_probs),
                 company=settings.COMPANY_NAME,
-                samples=settings.LLM_SAMPLES,
                 pricing=pricing(),
             )
-            if settings.LLM_DRAFT_REPLIES and verdict.ok and neighbours:
-                draft = draft_reply(
-                    backend=backend,
-                    ticket_text=context["text"],
-                    neighbours=neighbours,
-                    company=settings.COMPANY_NAME,
-                    pricing=pricing(),
-                )
-    decision = decide_category(
-        neighbours=neighbours,
-        label_probs=label_probs,
-        model_category=verdict.category if verdict is not None and verdict.ok else None,
+    decision = (
+        decide_category(
+            neighbours=neighbours,
+            label_probs=label_probs,
+            model_category=verdict.category if verdict.ok else None,
+            model_consulted=True,
+            allowed=taxonomy.categories,
+            policy=policy,
+        )
+        if verdict is not None
+        else base
     )
     resolution, citations = _suggested_resolution(decision.category, neighbours, verdict, draft)
     calls = [*(verdict.calls if verdict else ()), *(draft.calls if draft else ())]
     degraded = verdict is not None and not verdict.ok
     category = Category.objects.filter(name=decision.category).select_related("default_team").first()
-    priority = (verdict.priority if verdict is not None and verdict.ok else "") or (
-        category.default_priority if category else ""
+    # A ticket that tries to steer the model does not get to pick its own priority through it.
+    model_priority = (
+        verdict.priority if verdict is not None and verdict.ok and not context.get("injection") else ""
     )
+    priority = model_priority or (category.default_priority if category else "")
     with transaction.atomic():
         if not advance(ticket, token, to_stage=PipelineStage.OUTPUT):
             return

@@ -1,0 +1,211 @@
+"""End-to-end pipeline throughput and latency on real Celery workers, PostgreSQL and Redis.
+
+A fresh database gets the demo company (360 resolved tickets in the knowledge base); then tickets
+written from the demo's problem templates are submitted, either all at once (throughput: tickets per
+minute from submission to routed) or at a steady offered rate (latency p50/p95 from submission to
+routed). Run it for each configuration you want to compare:
+
+    python benchmarks/bench_pipeline.py --use-model never --tickets 1000            # retrieval only
+    python benchmarks/bench_pipeline.py --use-model auto --tickets 300              # the default
+    python benchmarks/bench_pipeline.py --use-model auto --rate 0.5 --seconds 60    # latency
+    python benchmarks/bench_pipeline.py --use-model never --batch-size 1 --tickets 300  # naive: no batching
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DB = "switchboard_bench_pipeline"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--use-model", choices=("never", "auto", "always"), default="auto")
+    parser.add_argument("--tickets", type=int, default=300, help="burst size (throughput run)")
+    parser.add_argument("--rate", type=float, default=0.0, help="tickets per second offered (latency run)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="duration of the latency run")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (one thread each)")
+    parser.add_argument("--batch-size", type=int, default=16, help="PIPELINE_BATCH_SIZE")
+    parser.add_argument("--backend", choices=("llamacpp", "openai"), default="llamacpp")
+    parser.add_argument("--base-url", default="", help="LLM_BASE_URL for --backend openai")
+    args = parser.parse_args()
+
+    data_dir = Path(tempfile.mkdtemp(prefix="sb-bench-pipeline-"))
+    env = {
+        "DJANGO_SETTINGS_MODULE": "inference_app.settings",
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB}",
+        "REDIS_URL": "redis://127.0.0.1:6379/13",
+        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/13",
+        "SWITCHBOARD_DATA_DIR": str(data_dir),
+        "PIPELINE_USE_MODEL": args.use_model,
+        "PIPELINE_BATCH_SIZE": str(args.batch_size),
+        "LLM_BACKEND": args.backend,
+        "LOG_LEVEL": "warning",
+    }
+    if args.base_url:
+        env["LLM_BASE_URL"] = args.base_url
+    os.environ.update(env)
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP DATABASE IF EXISTS {DB}"], check=True
+    )
+    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"CREATE DATABASE {DB}"], check=True)
+    subprocess.run(["redis-cli", "-n", "13", "flushdb"], check=True, stdout=subprocess.DEVNULL)
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v0"], check=True, cwd=ROOT)
+    subprocess.run([*manage, "load_demo"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from tickets.models import Ticket
+
+    Ticket.objects.exclude(status="resolved").delete()  # the demo's incoming tickets: not ours
+    workers = [
+        subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "celery"),
+                "-A",
+                "inference_app",
+                "worker",
+                "--pool=solo",
+                "-Q",
+                "ingest,model,output,switchboard",
+                "-n",
+                f"bench{number}@%h",
+                "-l",
+                "WARNING",
+            ],
+            cwd=ROOT,
+        )
+        for number in range(args.workers)
+    ]
+    try:
+        warm_up()
+        if args.rate > 0:
+            submitted = offered_load(args.rate, args.seconds)
+        else:
+            submitted = burst(args.tickets)
+        report(submitted, args)
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait(timeout=60)
+
+
+def texts(count: int, seed: int = 7) -> list[tuple[str, str]]:
+    from tickets import demo_content as content
+
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(count):
+        category = rng.choice(content.CATEGORIES)
+        subject, body = rng.choice(category.problems)
+        name = rng.choice(content.FIRST_NAMES)
+        # a random tail keeps tickets from being each other's near-duplicates
+        tail = f" (order {rng.randint(10_000, 99_999)}, {rng.choice(['today', 'since Monday', 'again'])})"
+        rows.append((subject.replace("{name}", name), body.replace("{name}", name) + tail))
+    return rows
+
+
+def wait_until_final(ids: list[int], timeout: float = 3600) -> None:
+    from tickets.models import PipelineStage, Ticket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = Ticket.objects.filter(pk__in=ids, stage__in=[PipelineStage.DONE, PipelineStage.FAILED]).count()
+        if done == len(ids):
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"timed out: {done}/{len(ids)} tickets done")
+
+
+def warm_up() -> None:
+    """One ticket per worker loads the embedder, the index and the model before the clock starts."""
+    from tickets.services import ticket_submit
+
+    ids = [ticket_submit(subject=s, body=b).pk for s, b in texts(4, seed=1)]
+    wait_until_final(ids, timeout=600)
+
+
+def burst(count: int) -> list[int]:
+    from tickets.services import ticket_submit
+
+    rows = texts(count)
+    started = time.monotonic()
+    ids = [ticket_submit(subject=s, body=b).pk for s, b in rows]
+    submit_seconds = time.monotonic() - started
+    wait_until_final(ids)
+    elapsed = time.monotonic() - started
+    print(f"burst: {count} tickets submitted in {submit_seconds:.1f} s, all final after {elapsed:.1f} s")
+    print(f"throughput: {count / elapsed * 60:.0f} tickets/min")
+    return ids
+
+
+def offered_load(rate: float, seconds: float) -> list[int]:
+    from tickets.services import ticket_submit
+
+    rows = texts(int(rate * seconds) + 1)
+    started = time.monotonic()
+    ids = []
+    for number, (subject, body) in enumerate(rows):
+        pause = started + number / rate - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        ids.append(ticket_submit(subject=subject, body=body).pk)
+    wait_until_final(ids)
+    print(f"offered {rate} tickets/s for {seconds:.0f} s: {len(ids)} tickets")
+    return ids
+
+
+def report(ids: list[int], args: argparse.Namespace) -> None:
+    from django.db.models import Count, Sum
+
+    from tickets.models import AuditEvent, ModelCall, Suggestion, Ticket
+
+    latencies = []
+    for ticket in Ticket.objects.filter(pk__in=ids).only("created_at", "status_changed_at", "stage"):
+        latencies.append((ticket.status_changed_at - ticket.created_at).total_seconds())
+    latencies.sort()
+    p50 = statistics.median(latencies)
+    p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]
+    statuses = dict(Ticket.objects.filter(pk__in=ids).values_list("status").annotate(n=Count("id")))
+    used = Suggestion.objects.filter(ticket_id__in=ids, model_used=True).count()
+    calls = ModelCall.objects.filter(ticket_id__in=ids).aggregate(
+        n=Count("id"), ms=Sum("latency_ms"), prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens")
+    )
+    stage_ms: dict[str, list[float]] = {}
+    for stage, details in AuditEvent.objects.filter(
+        ticket_id__in=ids, details__has_key="latency_ms"
+    ).values_list("stage", "details"):
+        stage_ms.setdefault(stage, []).append(float(details["latency_ms"]))
+    print(f"submission to final: p50 {p50:.2f} s, p95 {p95:.2f} s; statuses {statuses}")
+    print(
+        f"model consulted for {used}/{len(ids)} tickets; calls {calls['n']}, tokens {calls['prompt']}/{calls['completion']}"
+    )
+    for stage, values in sorted(stage_ms.items()):
+        print(f"  stage {stage}: mean {statistics.fmean(values):.1f} ms per ticket")
+    if calls["n"]:
+        total_stage = sum(sum(values) for values in stage_ms.values())
+        outside = 1 - (calls["ms"] or 0) / total_stage if total_stage else 0
+        print(f"  share of pipeline stage time outside the model call: {outside:.1%}")
+    print(
+        f"config: use_model={args.use_model} workers={args.workers} batch={args.batch_size} backend={args.backend}; "
+        f"machine: {os.cpu_count()} cores; command: {' '.join(sys.argv)}"
+    )
+
+
+if __name__ == "__main__":
+    main()

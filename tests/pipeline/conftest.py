@@ -1,0 +1,74 @@
+"""A small company with a resolved history in its knowledge base, for the pipeline's tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tickets.knowledge import index_missing_resolved
+from tickets.models import Category, Channel, PipelineStage, Team, Ticket, TicketStatus
+
+HISTORY: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
+    # category: (team, resolution, [(subject, body), ...])
+    "Refund": (
+        "Billing",
+        "Refunded the duplicate charge to the original card; it shows within 5 working days.",
+        [
+            ("Charged twice", "I was billed two times for my March subscription, please refund one."),
+            ("Double payment", "My card shows the same payment twice this month."),
+            ("Refund please", "You took the money twice from my credit card for one order."),
+            ("Duplicate charge", "There are two identical charges on my bank statement from you."),
+            ("Money back", "I cancelled within the trial but was still charged, I want a refund."),
+        ],
+    ),
+    "VPN": (
+        "Network",
+        "Reinstalled the VPN profile and reset the token; the tunnel connects again.",
+        [
+            ("VPN down", "The VPN client says the tunnel could not be established since this morning."),
+            ("Cannot connect VPN", "GlobalProtect keeps disconnecting after a few seconds from home."),
+            ("VPN token", "My VPN token is rejected although I typed it right."),
+            ("Remote access broken", "I can't reach the office network over the VPN from my laptop."),
+            ("VPN slow", "The VPN connection drops every time I join a video call."),
+        ],
+    ),
+    "Password reset": (
+        "Accounts",
+        "Sent a password reset link and unlocked the account after identity checks.",
+        [
+            ("Locked out", "I forgot my password and the account is locked after three attempts."),
+            ("Reset password", "Please reset my password, the reset e-mail never arrives."),
+            ("Login fails", "I can't log in, it says my password is wrong but I just changed it."),
+            ("Account locked", "My account got locked, I need to sign in for a deadline today."),
+            ("Forgot password", "How do I reset the password of my user account?"),
+        ],
+    ),
+}
+
+
+@pytest.fixture
+def company(db: Any, knowledge_dir: Path) -> Iterator[dict[str, Category]]:
+    """Three teams, three categories, and fifteen resolved tickets indexed in the knowledge base."""
+    categories: dict[str, Category] = {}
+    for name, (team_name, resolution, examples) in HISTORY.items():
+        team, _ = Team.objects.get_or_create(name=team_name, defaults={"auto_route_threshold": 0.5})
+        category = Category.objects.create(name=name, default_team=team, sla_hours=24)
+        categories[name] = category
+        for number, (subject, body) in enumerate(examples):
+            Ticket.objects.create(
+                subject=subject,
+                body=body,
+                channel=Channel.IMPORT,
+                external_id=f"{name}-{number}",
+                status=TicketStatus.RESOLVED,
+                stage=PipelineStage.DONE,
+                category=category,
+                team=team,
+                priority="normal",
+                resolution=resolution,
+            )
+    index_missing_resolved()
+    yield categories
