@@ -93,10 +93,7 @@ def main() -> None:
     ]
     try:
         warm_up()
-        if args.rate > 0:
-            submitted = offered_load(args.rate, args.seconds)
-        else:
-            submitted = burst(args.tickets)
+        submitted = offered_load(args.rate, args.seconds) if args.rate > 0 else burst(args.tickets)
         report(submitted, args)
     finally:
         for worker in workers:
@@ -202,8 +199,8 @@ def report(ids: list[int], args: argparse.Namespace) -> None:
         outside = 1 - (calls["ms"] or 0) / total_stage if total_stage else 0
         print(f"  share of pipeline stage time outside the model call: {outside:.1%}")
     print(
-        f"config: use_model={args.use_model} workers={args.workers} batch={args.batch_size} backend={args.backend}; "
-        f"machine: {os.cpu_count()} cores; command: {' '.join(sys.argv)}"
+        f"config: use_model={args.use_model} workers={args.workers} batch={args.batch_size} "
+        f"backend={args.backend}; machine: {os.cpu_count()} cores; command: {' '.join(sys.argv)}"
     )
 
 

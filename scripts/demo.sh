@@ -10,8 +10,10 @@ PORT="${PORT:-8000}"
 "$PY" manage.py migrate --no-input
 "$PY" manage.py collectstatic --no-input --verbosity 0
 "$PY" manage.py load_demo
-echo "==> starting a Celery worker and the web server on http://127.0.0.1:$PORT/ (Ctrl-C stops both)"
-"$VENV/bin/celery" -A inference_app worker --loglevel=INFO --concurrency=1 &
+echo "==> starting a Celery worker (every queue, with the beat sweeper) and the web server on http://127.0.0.1:$PORT/"
+echo "    (Ctrl-C stops both)"
+"$VENV/bin/celery" -A inference_app worker --beat --schedule "${SWITCHBOARD_DATA_DIR:-var}/celerybeat-schedule" \
+    --queues switchboard,ingest,model,output --loglevel=INFO --concurrency=1 &
 worker=$!
 trap 'kill $worker 2>/dev/null; wait $worker 2>/dev/null' EXIT INT TERM
 "$VENV/bin/gunicorn" inference_app.wsgi --bind "127.0.0.1:$PORT" --workers 2 --access-logfile -
