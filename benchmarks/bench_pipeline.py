@@ -189,9 +189,8 @@ def report(ids: list[int], args: argparse.Namespace) -> None:
     ).values_list("stage", "details"):
         stage_ms.setdefault(stage, []).append(float(details["latency_ms"]))
     print(f"submission to final: p50 {p50:.2f} s, p95 {p95:.2f} s; statuses {statuses}")
-    print(
-        f"model consulted for {used}/{len(ids)} tickets; calls {calls['n']}, tokens {calls['prompt']}/{calls['completion']}"
-    )
+    print(f"model consulted for {used}/{len(ids)} tickets; calls {calls['n']}")
+    print(f"tokens prompt/completion: {calls['prompt']}/{calls['completion']}")
     for stage, values in sorted(stage_ms.items()):
         print(f"  stage {stage}: mean {statistics.fmean(values):.1f} ms per ticket")
     if calls["n"]:
