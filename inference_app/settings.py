@@ -316,6 +316,18 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "tickets.api.schema.add_error_responses",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "TicketStatusEnum": "tickets.models.TicketStatus",
+        "PipelineStageEnum": "tickets.models.PipelineStage",
+        "AuditStageEnum": "tickets.models.AuditEvent.Stage",
+        "WebhookEventEnum": "tickets.models.WebhookEvent",
+        "DeliveryStatusEnum": "tickets.models.WebhookDelivery.Status",
+        "ImportStatusEnum": "tickets.models.ImportJob.Status",
+    },
 }
 
 LOGGING = logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)

@@ -119,3 +119,6 @@ class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+
+# The REST API's objects: tokens, webhook endpoints and deliveries, import jobs.
+from tickets.api import admin as api_admin  # noqa: E402, F401

@@ -14,6 +14,7 @@ timestamps, and uses ``X-Switchboard-Delivery`` to drop a repeat should a worker
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -117,8 +118,26 @@ def webhook_emit(*, event: str, ticket_id: int, payload: dict[str, Any], occurre
         WebhookDelivery.objects.filter(uuid__in=[row.uuid for row in rows]).values_list("id", flat=True)
     )
     for delivery_id in created:
-        transaction.on_commit(lambda delivery_id=delivery_id: _enqueue(delivery_id), robust=True)
+        transaction.on_commit(functools.partial(_enqueue, delivery_id), robust=True)
     return len(created)
+
+
+def emit_resolved(ticket: Ticket, *, actor: str) -> int:
+    """``ticket.resolved`` for a ticket just resolved; one per resolution (its time tells them apart)."""
+    resolved_at = ticket.resolved_at.isoformat() if ticket.resolved_at else ""
+    return webhook_emit(
+        event=WebhookEvent.TICKET_RESOLVED,
+        ticket_id=ticket.pk,
+        payload={
+            "status": ticket.status,
+            "resolved_at": resolved_at,
+            "resolution_chars": len(ticket.resolution),
+            "team": ticket.team.name if ticket.team else None,
+            "category": ticket.category.name if ticket.category else None,
+            "actor": actor,
+        },
+        occurrence=resolved_at,
+    )
 
 
 def _enqueue(delivery_id: int, countdown: float = 0) -> None:

@@ -45,7 +45,7 @@ class ApiClientUser(AnonymousUser):
 
     def __init__(self, name: str) -> None:
         super().__init__()
-        self.username = name
+        self.username = name  # type: ignore[assignment]
 
     @property
     def is_anonymous(self) -> bool:  # type: ignore[override]

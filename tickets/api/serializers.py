@@ -73,7 +73,7 @@ class StrictSerializer(serializers.Serializer[Any]):
 class TicketCreateSerializer(StrictSerializer):
     subject = StrictCharField(max_length=MAX_SUBJECT_CHARS)
     body = StrictCharField(max_length=MAX_BODY_CHARS)
-    requester_email = serializers.EmailField(required=False, allow_blank=True, max_length=254, default="")
+    requester_email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
     requester_name = StrictCharField(required=False, allow_blank=True, max_length=200, default="")
     external_id = StrictCharField(
         required=False,
@@ -561,13 +561,3 @@ class AccuracySerializer(serializers.Serializer[Any]):
     auto_routing_rate = serializers.FloatField(allow_null=True)
     total = AccuracyRowSerializer()
     by_team = AccuracyRowSerializer(many=True)
-
-
-class ErrorDetailSerializer(serializers.Serializer[Any]):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
-
-
-class ErrorSerializer(serializers.Serializer[Any]):
-    error = ErrorDetailSerializer()

@@ -169,10 +169,8 @@ def search_similar(*, text: str, k: int, team: str, category: str) -> list[dict[
         raise ApiError(
             status_code=503, code="search_unavailable", message="The search failed; try again."
         ) from None
-    finally:
-        pass
-    known = {
-        row["id"]: row
+    known: dict[int, dict[str, Any]] = {
+        row["id"]: dict(row)
         for row in Ticket.objects.filter(pk__in=[hit["ticket_id"] for hit in hits]).values(
             "id", "reference", "subject", "resolution"
         )

@@ -3,24 +3,27 @@
 
 from __future__ import annotations
 
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import parsers, status
-from rest_framework.permissions import BasePermission
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tickets import actions
-from tickets.api import analytics
+from tickets.api import analytics, schema  # noqa: F401 (schema registers the auth extensions)
 from tickets.api import serializers as s
 from tickets.api.authentication import (
     BearerTokenAuthentication,
@@ -44,7 +47,7 @@ from tickets.api.throttling import ClientRateThrottle
 from tickets.audit import verify_chain
 from tickets.models import ApiToken, ImportJob, Suggestion, Ticket, WebhookDelivery, WebhookEndpoint
 from tickets.tokens import token_create, token_forget_cached, token_revoke
-from tickets.webhooks import webhook_endpoint_create
+from tickets.webhooks import emit_resolved, webhook_endpoint_create
 
 TICKET_PARAM = OpenApiParameter(
     "ticket",
@@ -65,7 +68,8 @@ IDEMPOTENCY_PARAM = OpenApiParameter(
 
 
 def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(s.ErrorSerializer, description=description)
+    """An error answer; its body is the Error component (tickets.api.schema sets it)."""
+    return OpenApiResponse(OpenApiTypes.OBJECT, description=description)
 
 
 class LimitedJSONParser(parsers.JSONParser):
@@ -73,13 +77,9 @@ class LimitedJSONParser(parsers.JSONParser):
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         limit = settings.API_MAX_BODY_BYTES
-        if stream is None:
-            return super().parse(stream, media_type, parser_context)
         raw = stream.read(limit + 1)
         if len(raw) > limit:
             raise PayloadTooLarge(limit)
-        import io
-
         return super().parse(io.BytesIO(raw), media_type, parser_context)
 
 
@@ -88,9 +88,9 @@ class ApiView(APIView):
 
     authentication_classes = [BearerTokenAuthentication, SessionAuthentication]
     throttle_classes = [ClientRateThrottle]
-    parser_classes: ClassVar[list[type[parsers.BaseParser]]] = [LimitedJSONParser]
+    parser_classes = [LimitedJSONParser]
     renderer_classes = [JSONRenderer]
-    permission_classes: ClassVar[list[type[BasePermission]]] = [ReadScope]
+    permission_classes = [ReadScope]
     max_body_bytes_setting = "API_MAX_BODY_BYTES"
 
     def get_exception_handler(self) -> Any:
@@ -142,9 +142,23 @@ def ticket_payload(ticket_id: int) -> dict[str, Any]:
     if suggestion is not None and isinstance(suggestion.citations, list):
         ids = [int(item.get("ticket_id", 0)) for item in suggestion.citations if isinstance(item, dict)]
         cited = {
-            row["id"]: row for row in Ticket.objects.filter(pk__in=ids).values("id", "reference", "subject")
+            row["id"]: dict(row)
+            for row in Ticket.objects.filter(pk__in=ids).values("id", "reference", "subject")
         }
     return dict(s.TicketSerializer(ticket, context={"suggestion": suggestion, "cited_tickets": cited}).data)
+
+
+@contextmanager
+def _input_names(renames: dict[str, str]) -> Iterator[None]:
+    """Name the API's inputs in errors a service raised with its own names (team -> team_id)."""
+    try:
+        yield
+    except DjangoValidationError as exc:
+        if not hasattr(exc, "error_dict"):
+            raise
+        raise DjangoValidationError(
+            {renames.get(field, field): messages for field, messages in exc.message_dict.items()}
+        ) from None
 
 
 # --- tickets -------------------------------------------------------------------------------------
@@ -233,7 +247,7 @@ class TicketDetailView(ApiView):
     def patch(self, request: Request, ticket: str) -> Response:
         found = find_ticket(self.tickets(), ticket)
         data = self.data(s.TicketUpdateSerializer)
-        with transaction.atomic():
+        with transaction.atomic(), _input_names({"team": "team_id", "category": "category_id"}):
             if "team_id" in data or "category_id" in data:
                 actions.ticket_reassign(
                     ticket_id=found.pk,
@@ -260,9 +274,11 @@ class TicketResolveView(ApiView):
     def post(self, request: Request, ticket: str) -> Response:
         found = find_ticket(self.tickets(), ticket)
         data = self.data(s.ResolveSerializer)
-        actions.ticket_resolve_with_feedback(
-            ticket_id=found.pk, resolution=data["resolution"], **self.actor()
-        )
+        with transaction.atomic():
+            resolved = actions.ticket_resolve_with_feedback(
+                ticket_id=found.pk, resolution=data["resolution"], **self.actor()
+            )
+            emit_resolved(resolved, actor=self.principal.actor)
         return Response(ticket_payload(found.pk))
 
 
@@ -439,7 +455,11 @@ class ImportCollectionView(ApiView):
         summary="Upload resolved history (CSV or JSONL); a worker imports it; poll the job",
     )
     def post(self, request: Request) -> Response:
-        data = self.data(s.ImportCreateSerializer, request.data.dict() | request.FILES.dict())
+        data = self.data(
+            s.ImportCreateSerializer,
+            {key: request.data.get(key) for key in request.data}
+            | {key: request.FILES.get(key) for key in request.FILES},
+        )
         upload = data["file"]
         name = str(upload.name or "upload")
         file_format = data.get("format") or (
@@ -524,7 +544,7 @@ class WebhookCollectionView(ApiView):
         return Response(s.WebhookEndpointWithSecretSerializer(endpoint).data, status=status.HTTP_201_CREATED)
 
 
-class WebhookDetailView(ApiView):
+class _WebhookEndpointView(ApiView):
     permission_classes = [AdminScope]
 
     def endpoint(self, id: int) -> WebhookEndpoint:
@@ -533,6 +553,8 @@ class WebhookDetailView(ApiView):
             raise ApiError(status_code=404, code="not_found", message="No such webhook endpoint.")
         return endpoint
 
+
+class WebhookDetailView(_WebhookEndpointView):
     @extend_schema(
         operation_id="webhooks_retrieve", parameters=[ID_PARAM], responses={200: s.WebhookEndpointSerializer}
     )
@@ -560,7 +582,7 @@ class WebhookDetailView(ApiView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class WebhookDeliveriesView(WebhookDetailView):
+class WebhookDeliveriesView(_WebhookEndpointView):
     @extend_schema(
         operation_id="webhooks_deliveries",
         parameters=[ID_PARAM, s.PageSerializer],
