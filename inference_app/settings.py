@@ -111,6 +111,7 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-tickets": {"task": "tickets.sweep_stuck_tickets", "schedule": PIPELINE_SWEEP_SECONDS},
+    "requeue-stale-webhooks": {"task": "tickets.webhook_requeue_stale", "schedule": PIPELINE_SWEEP_SECONDS},
 }
 
 # --- retrieval -----------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -45,6 +45,7 @@ from tickets.models import (
     TicketStatus,
 )
 from tickets.services import ticket_transition
+from tickets.webhooks import webhook_emit
 
 logger = logging.getLogger(__name__)
 
@@ -292,7 +293,19 @@ def run_model(ticket_id: int) -> None:
                 "latency_ms": round((time.perf_counter() - started) * 1000, 2),
             },
         )
-        _emit("suggestion.ready", ticket.pk, {"suggestion_id": suggestion.pk})
+        webhook_emit(
+            event="suggestion.ready",
+            ticket_id=ticket.pk,
+            payload={
+                "suggestion_id": suggestion.pk,
+                "confidence": suggestion.confidence,
+                "category": decision.category,
+                "team": category.default_team.name if category else None,
+                "priority": priority,
+                "degraded": degraded,
+                "citations": citations,
+            },
+        )
         _after_commit_enqueue(PipelineStage.OUTPUT, ticket.pk)
 
 
@@ -424,7 +437,19 @@ def run_output(ticket_id: int) -> None:
             },
         )
         ticket_transition(ticket_id=ticket.pk, to_status=to_status, stage="routing", actor=ACTOR)
-        _emit(f"ticket.{to_status}", ticket.pk, outcome.details())
+        webhook_emit(
+            event=f"ticket.{to_status}",
+            ticket_id=ticket.pk,
+            payload={
+                "status": to_status,
+                "team": outcome.team.name if outcome.team else None,
+                "category": outcome.category.name if outcome.category else None,
+                "priority": outcome.priority,
+                "confidence": suggestion.confidence if suggestion else None,
+                "auto_routed": not outcome.to_triage,
+                "reason": "; ".join(outcome.reasons),
+            },
+        )
 
 
 # --- failure and recovery ------------------------------------------------------------------------
@@ -455,7 +480,11 @@ def fail_ticket(ticket_id: int, error: str) -> None:
             ticket_transition(
                 ticket_id=ticket_id, to_status=TicketStatus.NEEDS_TRIAGE, stage="system", actor=ACTOR
             )
-            _emit("ticket.needs_triage", ticket_id, {"error": error[:500]})
+            webhook_emit(
+                event="ticket.needs_triage",
+                ticket_id=ticket_id,
+                payload={"status": TicketStatus.NEEDS_TRIAGE, "auto_routed": False, "reason": error[:500]},
+            )
 
 
 def sweep_stuck_tickets(*, limit: int = 500) -> int:
@@ -485,17 +514,6 @@ def sweep_stuck_tickets(*, limit: int = 500) -> int:
 
 def _after_commit_enqueue(stage: str, ticket_id: int) -> None:
     transaction.on_commit(lambda: enqueue_stage(stage, ticket_id))
-
-
-def _emit(event: str, ticket_id: int, payload: dict[str, Any]) -> None:
-    """Queue webhook deliveries for ``event`` in this transaction (sent after commit, never blocking)."""
-    emit: Callable[..., int] | None
-    try:
-        from tickets.webhooks import webhook_emit as emit
-    except ImportError:  # the webhooks module is optional in a trimmed install
-        emit = None
-    if emit is not None:
-        emit(event=event, ticket_id=ticket_id, payload=payload)
 
 
 __all__ = [
