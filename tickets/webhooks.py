@@ -172,7 +172,7 @@ def _claim(delivery_id: int) -> bool:
         WebhookDelivery.objects.filter(
             pk=delivery_id,
             status=WebhookDelivery.Status.PENDING,
-            next_attempt_at__lte=now + timedelta(seconds=5),
+            next_attempt_at__lte=now + timedelta(seconds=1),  # an ETA may fire a little early
         )
         .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
         .update(locked_until=now + lease)
