@@ -158,10 +158,13 @@ def test_nothing_is_emitted_when_the_callers_transaction_rolls_back(
 ) -> None:
     webhook_endpoint_create(name="a", url="https://a.example.com/h", events=["ticket.routed"])
     ticket = new_ticket()
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        with pytest.raises(RuntimeError), transaction.atomic():
-            webhook_emit(event="ticket.routed", ticket_id=ticket.pk, payload={})
-            raise RuntimeError("the pipeline stage failed")
+    with (
+        django_capture_on_commit_callbacks(execute=False) as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        webhook_emit(event="ticket.routed", ticket_id=ticket.pk, payload={})
+        raise RuntimeError("the pipeline stage failed")
     assert not WebhookDelivery.objects.exists() and callbacks == []
 
 

@@ -91,7 +91,7 @@ def import_job_run(*, job_id: int) -> ImportJob:
         summary = history_import(
             path=Path(job.file_path),
             columns=ColumnMap(**job.columns),
-            source=f"api-import-{job.pk}",
+            source=Path(job.file_name).stem or "upload",  # like import_tickets: same file, same ids
             file_format=job.file_format,
             progress=progress,
         )
