@@ -523,3 +523,34 @@ def test_the_openapi_schema_is_valid_and_the_docs_are_served_locally(client: Any
         assert scripts and all(src.startswith("/static/") for src in scripts), scripts
         for src in scripts:
             assert client.get(src).status_code == 200, src
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_retries_with_one_key_make_one_ticket() -> None:
+    """Eight clients race with one Idempotency-Key (and eight with one external id) on PostgreSQL."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    _token, secret = token_create(name="racer", scopes=["read", "write"])
+    barrier = threading.Barrier(8)
+
+    def post(body: dict[str, Any], key: str | None) -> tuple[int, int | None]:
+        try:
+            client = bearer(secret)
+            barrier.wait()
+            extra = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
+            response = client.post("/api/v1/tickets", body, format="json", **extra)
+            return response.status_code, response.json().get("id")
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        keyed = list(pool.map(lambda _: post({**NEW_TICKET, "external_id": "RACE-1"}, "same-key"), range(8)))
+    assert sorted(code for code, _ in keyed) == [200] * 7 + [201]
+    assert len({ticket_id for _, ticket_id in keyed}) == 1
+    with ThreadPoolExecutor(8) as pool:
+        unkeyed = list(pool.map(lambda _: post({**NEW_TICKET, "external_id": "RACE-2"}, None), range(8)))
+    assert sorted(code for code, _ in unkeyed) == [201] + [409] * 7
+    assert Ticket.objects.filter(external_id__startswith="RACE-").count() == 2
