@@ -540,7 +540,7 @@ def test_concurrent_retries_with_one_key_make_one_ticket() -> None:
         try:
             client = bearer(secret)
             barrier.wait()
-            extra = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
+            extra: dict[str, Any] = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
             response = client.post("/api/v1/tickets", body, format="json", **extra)
             return response.status_code, response.json().get("id")
         finally:
