@@ -28,19 +28,11 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from inference_app.llm.backends import get_backend, pricing
-from inference_app.llm.classify import ModelVerdict, ask_model, draft_reply
-from inference_app.llm.decision import decide_category, should_consult_model
-from inference_app.llm.types import CallRecord, Neighbour, Taxonomy
-from tickets import inputs, routing
+from tickets import decisions, inputs, routing
 from tickets.audit import record_event
 from tickets.models import (
     AuditEvent,
-    Category,
-    ModelCall,
     PipelineStage,
-    Suggestion,
-    Team,
     Ticket,
     TicketStatus,
 )
@@ -177,208 +169,56 @@ def run_input(ticket_id: int) -> None:
 
 
 def run_model(ticket_id: int) -> None:
-    """Decide category, priority and a cited suggestion: retrieval evidence, plus the model where it helps."""
-    from retrieval.label_services import decision_policy
+    """Decide category, priority and a cited suggestion: retrieval evidence, plus the model where it helps.
 
-    started = time.perf_counter()
-    tickets, token = claim(PipelineStage.MODEL, [ticket_id])
+    Tickets that retrieval and the classifier decide confidently are done as a batch; of those that
+    need the model, this task keeps one and hands the others back to their own tasks, so several
+    workers can wait on the model server at once.
+    """
+    tickets, token = claim(
+        PipelineStage.MODEL,
+        waiting_ids(PipelineStage.MODEL, first=ticket_id, limit=settings.PIPELINE_BATCH_SIZE),
+    )
+    for ticket in [t for t in tickets if _gave_up(t)]:
+        fail_ticket(ticket.pk, "the model stage failed repeatedly")
+    tickets = [t for t in tickets if not _gave_up(t)]
     if not tickets:
         return
-    ticket = tickets[0]
-    if _gave_up(ticket):
-        fail_ticket(ticket.pk, "the model stage failed repeatedly")
-        return
-    context = ticket.pipeline_context
-    neighbours = [Neighbour(**item) for item in context.get("neighbours", [])]
-    label_probs: dict[str, float] | None = context.get("label_probs")
-    taxonomy = current_taxonomy()
-    verdict: ModelVerdict | None = None
-    draft: ModelVerdict | None = None
-    policy = decision_policy()
-    base = decide_category(
-        neighbours=neighbours,
-        label_probs=label_probs,
-        model_category=None,
-        allowed=taxonomy.categories,
-        policy=policy,
-    )
-    consult = context.get("usable") and (
-        settings.PIPELINE_USE_MODEL == "always"
-        or (settings.PIPELINE_USE_MODEL == "auto" and should_consult_model(decision=base, policy=policy))
-    )
-    if consult:
-        # No database connection is held while the model thinks (it may take seconds).
-        if not connection.in_atomic_block:
-            connection.close()
-        backend = get_backend()
-        verdict = ask_model(
-            backend=backend,
-            ticket_text=context["text"],
-            neighbours=neighbours,
-            taxonomy=taxonomy,
-            candidates=_candidates(neighbours, label_probs),
-            company=settings.COMPANY_NAME,
-            samples=settings.LLM_SAMPLES,
-            pricing=pricing(),
-        )
-        if settings.LLM_DRAFT_REPLIES and verdict.ok and neighbours:
-            draft = draft_reply(
-                backend=backend,
-                ticket_text=context["text"],
-                neighbours=neighbours,
-                company=settings.COMPANY_NAME,
-                pricing=pricing(),
+    setup = decisions.DecisionSetup.current()
+    plans = {ticket.pk: decisions.plan(ticket.pipeline_context, setup) for ticket in tickets}
+    needing_model = [ticket for ticket in tickets if plans[ticket.pk].consult]
+    if len(needing_model) > 1:
+        keep = next((t for t in needing_model if t.pk == ticket_id), needing_model[0])
+        handed_back = [t.pk for t in needing_model if t is not keep]
+        Ticket.objects.filter(pk__in=handed_back, stage_started_at=token).update(stage_started_at=None)
+        for other in handed_back:
+            enqueue_stage(PipelineStage.MODEL, other)
+        tickets = [t for t in tickets if t.pk not in handed_back]
+    for ticket in tickets:
+        started = time.perf_counter()
+        if plans[ticket.pk].consult and not connection.in_atomic_block:
+            connection.close()  # no database connection is held while the model thinks
+        outcome = decisions.decide(ticket.pipeline_context, plans[ticket.pk], setup)
+        with transaction.atomic():
+            if not advance(ticket, token, to_stage=PipelineStage.OUTPUT):
+                continue
+            suggestion = decisions.save_suggestion(ticket=ticket, outcome=outcome)
+            record_event(
+                ticket_id=ticket.pk,
+                stage=AuditEvent.Stage.MODEL,
+                action="model.degraded" if outcome.degraded else "model.decided",
+                actor_type=SYSTEM,
+                actor=ACTOR,
+                details={
+                    "suggestion_id": suggestion.pk,
+                    **outcome.audit_details(),
+                    "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
             )
-    decision = (
-        decide_category(
-            neighbours=neighbours,
-            label_probs=label_probs,
-            model_category=verdict.category if verdict.ok else None,
-            model_consulted=True,
-            allowed=taxonomy.categories,
-            policy=policy,
-        )
-        if verdict is not None
-        else base
-    )
-    resolution, citations = _suggested_resolution(decision.category, neighbours, verdict, draft)
-    calls = [*(verdict.calls if verdict else ()), *(draft.calls if draft else ())]
-    degraded = verdict is not None and not verdict.ok
-    category = Category.objects.filter(name=decision.category).select_related("default_team").first()
-    # A ticket that tries to steer the model does not get to pick its own priority through it.
-    model_priority = (
-        verdict.priority if verdict is not None and verdict.ok and not context.get("injection") else ""
-    )
-    priority = model_priority or (category.default_priority if category else "")
-    with transaction.atomic():
-        if not advance(ticket, token, to_stage=PipelineStage.OUTPUT):
-            return
-        suggestion = Suggestion.objects.create(
-            ticket=ticket,
-            category=category,
-            team=category.default_team if category else None,
-            priority=priority,
-            confidence=min(1.0, max(0.0, decision.confidence)),
-            resolution_text=resolution,
-            citations=citations,
-            backend=calls[0].backend if calls else "",
-            model_name=calls[0].model if calls else "",
-            prompt_version=calls[0].prompt_version if calls else "",
-            degraded=degraded,
-            model_used=verdict is not None and verdict.ok,
-            evidence={**decision.evidence, "source": decision.source, "model": _verdict_details(verdict)},
-        )
-        _record_calls(ticket.pk, calls)
-        record_event(
-            ticket_id=ticket.pk,
-            stage=AuditEvent.Stage.MODEL,
-            action="model.degraded" if degraded else "model.decided",
-            actor_type=SYSTEM,
-            actor=ACTOR,
-            details={
-                "suggestion_id": suggestion.pk,
-                "category": decision.category,
-                "priority": priority,
-                "confidence": round(suggestion.confidence, 4),
-                "source": decision.source,
-                "model_consulted": verdict is not None,
-                "degraded": degraded,
-                "error": verdict.error if verdict is not None else "",
-                "backend": suggestion.backend,
-                "model": suggestion.model_name,
-                "prompt_version": suggestion.prompt_version,
-                "prompt_tokens": sum(call.prompt_tokens for call in calls),
-                "completion_tokens": sum(call.completion_tokens for call in calls),
-                "citations": citations,
-                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-            },
-        )
-        webhook_emit(
-            event="suggestion.ready",
-            ticket_id=ticket.pk,
-            payload={
-                "suggestion_id": suggestion.pk,
-                "confidence": suggestion.confidence,
-                "category": decision.category,
-                "team": category.default_team.name if category else None,
-                "priority": priority,
-                "degraded": degraded,
-                "citations": citations,
-            },
-        )
-        _after_commit_enqueue(PipelineStage.OUTPUT, ticket.pk)
-
-
-def _candidates(neighbours: Sequence[Neighbour], label_probs: dict[str, float] | None) -> list[str]:
-    """The categories offered to the model: what retrieval and the classifier found plausible."""
-    ranked = sorted((label_probs or {}).items(), key=lambda item: -item[1])
-    names = [name for name, _ in ranked[:3]] + [n.category for n in neighbours]
-    return list(dict.fromkeys(name for name in names if name))
-
-
-def _suggested_resolution(
-    category: str | None,
-    neighbours: Sequence[Neighbour],
-    verdict: ModelVerdict | None,
-    draft: ModelVerdict | None,
-) -> tuple[str, list[dict[str, Any]]]:
-    """The suggested reply and the retrieved tickets it rests on (never one that was not retrieved)."""
-    by_id = {n.doc_id: n for n in neighbours}
-    if draft is not None and draft.draft and draft.draft_citations:
-        cited = [by_id[doc_id] for doc_id in draft.draft_citations if doc_id in by_id]
-        return draft.draft, [{"ticket_id": n.doc_id, "score": round(n.score, 4)} for n in cited]
-    chosen = None
-    if verdict is not None and verdict.best_example in by_id:
-        chosen = by_id[verdict.best_example]
-    if chosen is None or (category and chosen.category != category):
-        chosen = next((n for n in neighbours if n.category == category and n.resolution), None)
-    if chosen is None:
-        return "", []
-    supporting = [n for n in neighbours if n is not chosen and n.category == chosen.category][:2]
-    cited = [chosen, *supporting]
-    return chosen.resolution, [{"ticket_id": n.doc_id, "score": round(n.score, 4)} for n in cited]
-
-
-def _verdict_details(verdict: ModelVerdict | None) -> dict[str, Any] | None:
-    if verdict is None:
-        return None
-    return {
-        "category": verdict.category,
-        "priority": verdict.priority,
-        "best_example": verdict.best_example,
-        "votes": dict(verdict.votes),
-        "unavailable": verdict.unavailable,
-        "error": verdict.error,
-    }
-
-
-def _record_calls(ticket_id: int, calls: Sequence[CallRecord]) -> None:
-    ModelCall.objects.bulk_create(
-        ModelCall(
-            ticket_id=ticket_id,
-            purpose=call.purpose,
-            backend=call.backend,
-            model_name=call.model,
-            prompt_version=call.prompt_version,
-            prompt_tokens=call.prompt_tokens,
-            completion_tokens=call.completion_tokens,
-            latency_ms=call.latency_ms,
-            outcome=call.outcome,
-            error=call.error,
-            cost_usd=call.cost_usd,
-            energy_wh=call.energy_wh,
-        )
-        for call in calls
-    )
-
-
-def current_taxonomy() -> Taxonomy:
-    categories = list(Category.objects.select_related("default_team").order_by("name"))
-    return Taxonomy(
-        categories=tuple(c.name for c in categories),
-        teams=tuple(Team.objects.order_by("name").values_list("name", flat=True)),
-        team_of_category={c.name: c.default_team.name for c in categories},
-    )
+            webhook_emit(
+                event="suggestion.ready", ticket_id=ticket.pk, payload=outcome.webhook_payload(suggestion)
+            )
+            _after_commit_enqueue(PipelineStage.OUTPUT, ticket.pk)
 
 
 # --- stage 3: output processing ------------------------------------------------------------------
@@ -386,21 +226,22 @@ def current_taxonomy() -> Taxonomy:
 
 def run_output(ticket_id: int) -> None:
     """Route (rules, then the team's threshold), set priority and due time, notify, update status."""
+    tickets, token = claim(
+        PipelineStage.OUTPUT,
+        waiting_ids(PipelineStage.OUTPUT, first=ticket_id, limit=settings.PIPELINE_BATCH_SIZE),
+    )
+    for ticket in tickets:
+        if _gave_up(ticket):
+            fail_ticket(ticket.pk, "routing failed repeatedly")
+        else:
+            _route_one(ticket, token)
+
+
+def _route_one(ticket: Ticket, token: Any) -> None:
     started = time.perf_counter()
-    tickets, token = claim(PipelineStage.OUTPUT, [ticket_id])
-    if not tickets:
-        return
-    ticket = tickets[0]
-    if _gave_up(ticket):
-        fail_ticket(ticket.pk, "routing failed repeatedly")
-        return
     suggestion = ticket.suggestions.select_related("category__default_team").first()
     context = ticket.pipeline_context
-    failed_reason = (
-        ""
-        if context.get("usable")
-        else "the input could not be used: " + "; ".join(context.get("problems", []))
-    )
+    problems = "; ".join(context.get("problems", []))
     outcome = routing.route(
         ticket=ticket,
         text=context.get("text", ""),
@@ -408,7 +249,7 @@ def run_output(ticket_id: int) -> None:
         priority=suggestion.priority if suggestion else "",
         confidence=suggestion.confidence if suggestion else 0.0,
         very_negative=bool(context.get("negative")),
-        failed_reason=failed_reason,
+        failed_reason="" if context.get("usable") else f"the input could not be used: {problems}",
     )
     to_status = TicketStatus.NEEDS_TRIAGE if outcome.to_triage else TicketStatus.ROUTED
     with transaction.atomic():
