@@ -289,6 +289,17 @@ def test_compose_app_environment_is_complete_and_accepted_by_the_settings(
     assert seen == {("openai", "production"), ("llamacpp", "production")}
 
 
+def test_compose_prometheus_loads_the_alert_rules_it_mounts(compose: dict[str, Any]) -> None:
+    mount = next(v for v in compose["services"]["prometheus"]["volumes"] if v.startswith("./prometheus:"))
+    target = mount.split(":")[1]
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    for rule_file in config["rule_files"]:
+        assert rule_file.startswith(target + "/")
+        assert (DEPLOY / "prometheus" / Path(rule_file).relative_to(target)).is_file()
+    targets = {t for job in config["scrape_configs"] for c in job["static_configs"] for t in c["targets"]}
+    assert "web:8000" in targets and "flower:5555" in targets
+
+
 # --- Kubernetes ----------------------------------------------------------------------------------------
 
 

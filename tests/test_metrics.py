@@ -285,3 +285,23 @@ def test_gunicorn_workers_share_one_view_of_request_metrics(tmp_path: Path) -> N
         status="200",
     )
     assert served == 31  # the start-up poll's one plus 30, whichever worker took them
+
+
+def test_every_metric_the_alert_rules_use_is_exported(broker: redis.Redis) -> None:
+    """deploy/prometheus/alerts.yml watches series that /metrics really has."""
+    import re
+
+    import yaml
+
+    ticket = make_ticket(TicketStatus.RECEIVED, PipelineStage.QUEUED)
+    ModelCall.objects.create(
+        ticket=ticket, purpose="classify", backend="llamacpp", model_name="m", outcome="ok"
+    )
+    Suggestion.objects.create(ticket=ticket, confidence=0.5, degraded=True)
+    Client().get("/healthz")
+    exported = {name for name, _ in scrape()}
+    rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "alerts.yml").read_text())
+    expressions = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    used = {name for expr in expressions for name in re.findall(r"\bswitchboard_\w+", expr)}
+    assert len(used) >= 8
+    assert used <= exported, used - exported
