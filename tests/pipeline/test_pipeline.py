@@ -213,3 +213,34 @@ def test_with_the_model_server_down_tickets_are_decided_from_retrieval_and_say_s
     assert suggestion.degraded and not suggestion.model_used
     assert "model.degraded" in _actions(ticket)
     assert ModelCall.objects.get(ticket=ticket).outcome == "unavailable"
+
+
+@override_settings(PIPELINE_USE_MODEL="never")
+def test_a_stage_that_fails_for_good_sends_the_ticket_to_triage_with_the_error(
+    company: dict[str, Category], django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise ValueError("the routing rules table is unreadable")
+
+    monkeypatch.setattr(pipeline.routing, "route", broken)
+    ticket = _submit(django_capture_on_commit_callbacks, **VPN_TROUBLE)
+    assert (ticket.status, ticket.stage) == (TicketStatus.NEEDS_TRIAGE, PipelineStage.FAILED)
+    assert ticket.pipeline_error == "ValueError: the routing rules table is unreadable"
+    failed = ticket.audit_events.get(action="pipeline.failed")
+    assert failed.details == {"stage": "output", "error": ticket.pipeline_error}
+
+
+@override_settings(PIPELINE_USE_MODEL="always", LLM_BACKEND="llamacpp")
+def test_of_several_tickets_needing_the_model_each_is_decided_once(
+    company: dict[str, Category], django_capture_on_commit_callbacks: Any
+) -> None:
+    backends.get_backend.cache_clear()
+    ids = [ticket_create(**VPN_TROUBLE).pk, ticket_create(**INJECTION).pk, ticket_create(**VPN_TROUBLE).pk]
+    pipeline.run_input(ids[0])  # one batch moves all three on; their model tasks are not sent (no commit)
+    assert set(Ticket.objects.filter(pk__in=ids).values_list("stage", flat=True)) == {PipelineStage.MODEL}
+    with django_capture_on_commit_callbacks(execute=True):
+        pipeline.run_model(ids[1])
+    for ticket in Ticket.objects.filter(pk__in=ids):
+        assert ticket.stage == PipelineStage.DONE, ticket.stage
+        assert ModelCall.objects.filter(ticket=ticket).count() == 1
+        assert Suggestion.objects.filter(ticket=ticket).count() == 1
