@@ -142,6 +142,22 @@ def worker(company: list[Team], knowledge_dir: Path, tmp_path: Path) -> Iterator
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=30)
+            _let_sessions_end()
+
+
+def _let_sessions_end(timeout: float = 15) -> None:
+    """PostgreSQL ends a closed client's session a moment later; wait, so the test database can be dropped."""
+    query = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(query)
+            row = cursor.fetchone()
+        if row is not None and row[0] == 0:
+            return
+        time.sleep(0.2)
 
 
 @pytest.fixture(autouse=True)

@@ -318,3 +318,20 @@ def test_triage_edit_priority_take_and_reopen(desk: Desk) -> None:
     assert triage.status_code == 200
     desk.triage_ticket.refresh_from_db()
     assert (desk.triage_ticket.status, desk.triage_ticket.team) == ("routed", desk.billing)
+
+
+def test_the_pipeline_progress_polls_until_done_then_reloads_the_page(desk: Desk) -> None:
+    client = _client(make_user("root", superuser=True))
+    ticket = make_ticket(status=TicketStatus.PROCESSING)
+    Ticket.objects.filter(pk=ticket.pk).update(stage="model")
+    page = client.get(f"/tickets/{ticket.pk}/").content.decode()
+    assert f'hx-get="/tickets/{ticket.pk}/progress/"' in page
+    assert 'aria-current="step">Model' in page
+    polling = client.get(f"/tickets/{ticket.pk}/progress/", HTTP_HX_REQUEST="true")
+    assert "HX-Refresh" not in polling
+    Ticket.objects.filter(pk=ticket.pk).update(stage="done")
+    finished = client.get(f"/tickets/{ticket.pk}/progress/", HTTP_HX_REQUEST="true")
+    assert finished["HX-Refresh"] == "true"
+    assert (
+        "hx-get" not in client.get(f"/tickets/{ticket.pk}/").content.decode().split('id="pipeline"')[1][:200]
+    )

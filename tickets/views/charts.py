@@ -64,7 +64,7 @@ def stacked_columns(
         ]
         series = {**{name: series[name] for name in kept}, "other": other}
         names = [*kept, "other"]
-    width, height, left, bottom, top = 640, 220, 36, 24, 8
+    width, height, left, bottom, top = 1000, 240, 36, 24, 8
     totals = [sum(values[position] for values in series.values()) for position in range(len(columns))]
     peak = max(totals, default=0) or 1
     plot_height = height - bottom - top
@@ -118,16 +118,16 @@ def horizontal_bars(
     value_format: Callable[[float], str] = lambda value: f"{value:g}",
 ) -> SafeString:
     """One row per label, one bar per group (e.g. p50 and p95), values printed at the bar's end."""
-    row_height, bar_gap, left, right = 14, 2, 150, 90
+    row_height, bar_gap, left, right = 14, 2, 120, 70
     group_names = list(groups)
     per_row = len(group_names) * (row_height + bar_gap) + 8
-    width, height = 640, max(per_row * len(labels), 20)
+    width, height = 440, max(per_row * len(labels), 20)
     peak = max((value for values in groups.values() for value in values), default=0) or 1
     parts: list[SafeString] = []
     for row, label in enumerate(labels):
         y0 = row * per_row
         parts.append(
-            format_html('<text x="0" y="{}" class="label">{}</text>', y0 + row_height - 2, label[:24])
+            format_html('<text x="0" y="{}" class="label">{}</text>', y0 + row_height - 2, label[:18])
         )
         for index, name in enumerate(group_names):
             value = float(groups[name][row])
@@ -158,7 +158,7 @@ def columns(
     *, title: str, labels: Sequence[str], values: Sequence[int], highlight_from: int | None = None
 ) -> SafeString:
     """A simple column chart (a histogram); columns from ``highlight_from`` on in the second colour."""
-    width, height, bottom, top = 640, 180, 24, 14
+    width, height, bottom, top = 440, 180, 24, 14
     peak = max(values, default=0) or 1
     step = width / max(len(values), 1)
     parts: list[SafeString] = []

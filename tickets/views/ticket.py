@@ -100,7 +100,13 @@ def ticket_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def ticket_progress(request: HttpRequest, pk: int) -> HttpResponse:
     """The pipeline-progress partial the ticket page polls until the pipeline is done."""
     ticket = _visible_ticket(request, pk)
-    return render(request, "tickets/partials/pipeline.html", {"ticket": ticket, **pipeline_progress(ticket)})
+    progress = pipeline_progress(ticket)
+    response = render(request, "tickets/partials/pipeline.html", {"ticket": ticket, **progress})
+    if progress["pipeline_finished"] and is_htmx(request):
+        response["HX-Refresh"] = (
+            "true"  # the page polled because it was unfinished: reload with the suggestion
+        )
+    return response
 
 
 @dataclass(frozen=True)
