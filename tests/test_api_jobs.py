@@ -141,6 +141,10 @@ def test_bad_imports_are_refused(world: World, settings: Any) -> None:
     assert unknown.status_code == 400 and "format" in error_of(unknown)["fields"]
     no_text = client.post("/api/v1/imports", upload("h.csv", "a\n1\n"), format="multipart")
     assert no_text.status_code == 400
+    blank = client.post(
+        "/api/v1/imports", upload("h.csv", "a\n", text_column="", subject_column=""), format="multipart"
+    )
+    assert blank.status_code == 400 and "text_column" in error_of(blank)["fields"]
     extra = client.post(
         "/api/v1/imports", upload("h.csv", "a\n", text_column="a", colour="red"), format="multipart"
     )

@@ -298,7 +298,7 @@ class TicketSerializer(TicketSummarySerializer):
             "suggestion",
         ]
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(serializers.CharField(allow_null=True, help_text="The assignee's username."))
     def get_assignee(self, obj: Ticket) -> str | None:
         return obj.assignee.get_username() if obj.assignee_id and obj.assignee else None
 
@@ -371,19 +371,21 @@ class SearchResultSerializer(serializers.Serializer[Any]):
 
 
 class ImportCreateSerializer(StrictSerializer):
-    """multipart/form-data: the file and which columns hold what (like ``import_tickets``)."""
+    """multipart/form-data: the file and which columns hold what (like ``import_tickets``).
+
+    An empty column field counts as not given (HTML forms and some clients send every field)."""
 
     file = serializers.FileField()
     format = serializers.ChoiceField(choices=[("csv", "csv"), ("jsonl", "jsonl")], required=False)
-    text_column = serializers.CharField(required=False, max_length=100)
-    subject_column = serializers.CharField(required=False, max_length=100)
-    body_column = serializers.CharField(required=False, max_length=100)
-    category_column = serializers.CharField(required=False, max_length=100)
-    team_column = serializers.CharField(required=False, max_length=100)
-    priority_column = serializers.CharField(required=False, max_length=100)
-    resolution_column = serializers.CharField(required=False, max_length=100)
-    created_column = serializers.CharField(required=False, max_length=100)
-    id_column = serializers.CharField(required=False, max_length=100)
+    text_column = serializers.CharField(required=False, max_length=100, allow_blank=True)
+    subject_column = serializers.CharField(required=False, max_length=100, allow_blank=True)
+    body_column = serializers.CharField(required=False, max_length=100, allow_blank=True)
+    category_column = serializers.CharField(required=False, max_length=100, allow_blank=True)
+    team_column = serializers.CharField(required=False, max_length=100, allow_blank=True)
+    priority_column = serializers.CharField(required=False, max_length=100, allow_blank=True)
+    resolution_column = serializers.CharField(required=False, max_length=100, allow_blank=True)
+    created_column = serializers.CharField(required=False, max_length=100, allow_blank=True)
+    id_column = serializers.CharField(required=False, max_length=100, allow_blank=True)
 
 
 class ImportJobSerializer(serializers.ModelSerializer[ImportJob]):
