@@ -10,7 +10,6 @@ suggestion in the wrong state raises ``InvalidTransition``. Permissions are the 
 from __future__ import annotations
 
 import difflib
-import importlib
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +29,7 @@ from tickets.models import (
     Ticket,
     TicketStatus,
 )
+from tickets.routing import due_at_for
 from tickets.services import InvalidTransition, ticket_reopen, ticket_resolve, ticket_transition
 
 MAX_TEXT_CHARS = 20_000
@@ -103,18 +103,10 @@ def _user_id(user: Any) -> int | None:
 
 
 def _due_at(ticket: Ticket, *, priority: str) -> datetime | None:
-    """The SLA due time for ``priority``, from ``tickets.routing.due_at_for`` when it exists."""
-    try:
-        routing = importlib.import_module("tickets.routing")
-    except ImportError:
+    """The SLA due time for ``priority`` (the category's SLA, scaled by priority); kept without a category."""
+    if ticket.category is None:
         return ticket.due_at
-    due_at_for = getattr(routing, "due_at_for", None)
-    if due_at_for is None or ticket.category is None:
-        return ticket.due_at
-    due: datetime | None = due_at_for(
-        created_at=ticket.created_at, category=ticket.category, priority=priority
-    )
-    return due
+    return due_at_for(created_at=ticket.created_at, category=ticket.category, priority=priority)
 
 
 # --- suggestions ---------------------------------------------------------------------------------
