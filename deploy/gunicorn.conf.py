@@ -26,9 +26,27 @@ max_requests_jitter = 200
 # Behind a load balancer or ingress that sets X-Forwarded-*; Django trusts X-Forwarded-Proto only
 # in production (SECURE_PROXY_SSL_HEADER).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
+# No runtime control socket: it defaults to $HOME/.gunicorn, read-only in the container and shared
+# by every gunicorn on a host; Kubernetes or compose manage the process instead.
+control_socket_disable = True
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
+# gunicorn's own lines (start, worker exits, timeouts) in the app's JSON format when it logs JSON.
+_production = os.environ.get("DJANGO_ENV") == "production"
+if os.environ.get("LOG_FORMAT", "json" if _production else "text") == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "inference_app.logging.JsonFormatter"}},
+        "handlers": {
+            name: {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+            for name in ("console", "error_console")
+        },
+        "loggers": {
+            "gunicorn.error": {"level": loglevel.upper(), "handlers": ["error_console"], "propagate": False},
+        },
+    }
 
 MULTIPROC_DIR = Path(
     os.environ.setdefault(
