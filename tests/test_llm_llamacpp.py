@@ -145,6 +145,13 @@ def test_an_answer_cut_short_is_invalid_and_keeps_the_raw_text(backend: LlamaCpp
     assert "finish_reason=length" in str(caught.value)
 
 
+def test_a_schema_llama_cpp_cannot_enforce_is_rejected(backend: LlamaCppBackend) -> None:
+    # llama-cpp-python would fall back to "any JSON" for it; the backend refuses instead.
+    schema = {"type": "object", "properties": {"category": {"not": {"type": "string"}}}}
+    with pytest.raises(ModelRequestRejected, match="cannot hold output to this JSON schema"):
+        backend.chat_json(messages=messages(TICKETS[0]), schema=schema, max_tokens=16)
+
+
 def test_a_prompt_longer_than_the_context_is_rejected() -> None:
     small = LlamaCppBackend(n_threads=1, n_ctx=256)
     with pytest.raises(ModelRequestRejected, match="context window"):

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,17 @@ def _open(path: Path, *, n_ctx: int, n_threads: int) -> Any:
         raise ModelUnavailable(f"llama.cpp could not load {path}: {exc}") from exc
 
 
+@lru_cache(maxsize=64)
+def _check_schema(schema_json: str) -> None:
+    """Refuse a schema llama.cpp cannot turn into a grammar: it would silently fall back to any JSON."""
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    try:
+        json_schema_to_gbnf(schema_json)
+    except Exception as exc:  # the converter asserts on what it does not support
+        raise ModelRequestRejected(f"llama.cpp cannot hold output to this JSON schema: {exc}") from exc
+
+
 def loaded_model_count() -> int:
     """How many model contexts this process holds (for tests and health checks)."""
     with _models_lock:
@@ -161,12 +173,14 @@ class LlamaCppBackend:
         ``latency_ms`` is the model's own time, without waiting for another call on the same model.
         """
         loaded = _load(self.model_path, n_ctx=self._n_ctx, n_threads=self.n_threads)
+        schema_dict = dict(schema)
+        _check_schema(json.dumps(schema_dict, sort_keys=True))
         with loaded.lock:
             started = time.perf_counter()
             try:
                 response = loaded.llama.create_chat_completion(
                     messages=[dict(message) for message in messages],
-                    response_format={"type": "json_object", "schema": dict(schema)},
+                    response_format={"type": "json_object", "schema": schema_dict},
                     max_tokens=max_tokens,
                     temperature=temperature,
                     seed=seed,
