@@ -26,6 +26,8 @@ from tickets.processing import prepare
 if TYPE_CHECKING:
     import numpy as np
 
+    from retrieval.knowledge_base import Hit
+
 DUPLICATE_LOOKBACK = timedelta(hours=72)
 DUPLICATE_CANDIDATES = 300
 
@@ -117,28 +119,37 @@ def _embed_and_retrieve(tickets: Sequence[Ticket], results: dict[int, InputResul
     vectors = embed_texts(texts)
     label_probs = _label_probs(texts, vectors)
     duplicates = _find_duplicates(tickets, vectors)
+    hits_of = {
+        ticket.pk: kb_search(
+            text=results[ticket.pk].text,
+            k=settings.PIPELINE_TOP_K,
+            query_vector=vectors[row],
+            exclude_ids=[ticket.pk],
+        )
+        for row, ticket in enumerate(tickets)
+    }
+    past = Ticket.objects.only("subject", "body", "priority", "resolution").in_bulk(
+        {hit.id for hits in hits_of.values() for hit in hits}
+    )
     for row, ticket in enumerate(tickets):
         result = results[ticket.pk]
         result.embedding = vectors[row].astype("float32").tobytes()
         result.label_probs = label_probs[row] if label_probs is not None else None
         result.duplicate_of, result.duplicate_similarity = duplicates.get(ticket.pk, (None, None))
-        hits = kb_search(
-            text=result.text, k=settings.PIPELINE_TOP_K, query_vector=vectors[row], exclude_ids=[ticket.pk]
-        )
-        past = Ticket.objects.in_bulk([hit.id for hit in hits])
-        result.neighbours = [
-            {
-                "doc_id": hit.id,
-                "score": float(hit.dense_score if hit.dense_score is not None else hit.score),
-                "category": hit.category or "",
-                "team": hit.team or "",
-                "text": redact(document_text(past[hit.id].subject, past[hit.id].body)).text,
-                "priority": past[hit.id].priority,
-                "resolution": redact(past[hit.id].resolution).text,
-            }
-            for hit in hits
-            if hit.id in past
-        ]
+        result.neighbours = [_neighbour(hit, past[hit.id]) for hit in hits_of[ticket.pk] if hit.id in past]
+
+
+def _neighbour(hit: Hit, past: Ticket) -> dict[str, Any]:
+    """A retrieved ticket as the model stage sees it: its personal data redacted too."""
+    return {
+        "doc_id": hit.id,
+        "score": float(hit.dense_score if hit.dense_score is not None else hit.score),
+        "category": hit.category or "",
+        "team": hit.team or "",
+        "text": redact(document_text(past.subject, past.body)).text,
+        "priority": past.priority,
+        "resolution": redact(past.resolution).text,
+    }
 
 
 def _label_probs(texts: list[str], vectors: np.ndarray) -> list[dict[str, float]] | None:
