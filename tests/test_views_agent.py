@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
@@ -14,6 +16,13 @@ from tests.ui_factories import PASSWORD, make_category, make_suggestion, make_te
 from tickets.models import AuditEvent, Category, Feedback, Suggestion, Team, Ticket, TicketStatus
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def empty_cache() -> Iterator[None]:
+    cache.clear()  # sign-in attempts are counted in the (private, per-helper) Redis cache
+    yield
+    cache.clear()
 
 
 @dataclass
@@ -335,3 +344,21 @@ def test_the_pipeline_progress_polls_until_done_then_reloads_the_page(desk: Desk
     assert (
         "hx-get" not in client.get(f"/tickets/{ticket.pk}/").content.decode().split('id="pipeline"')[1][:200]
     )
+
+
+def test_sign_in_attempts_are_throttled_per_address(client: Client, desk: Desk) -> None:
+    from tickets.views.auth import SIGN_IN_ATTEMPTS
+
+    for _ in range(SIGN_IN_ATTEMPTS):
+        wrong = client.post(
+            "/accounts/login/", {"username": "ann", "password": "guess"}, REMOTE_ADDR="192.0.2.9"
+        )
+        assert wrong.status_code == 200
+    blocked = client.post(
+        "/accounts/login/", {"username": "ann", "password": PASSWORD}, REMOTE_ADDR="192.0.2.9"
+    )
+    assert blocked.status_code == 429 and "sign-in attempts" in blocked.content.decode()
+    allowed = client.post(
+        "/accounts/login/", {"username": "ann", "password": PASSWORD}, REMOTE_ADDR="192.0.2.10"
+    )
+    assert allowed.status_code == 302
