@@ -108,7 +108,7 @@ def test_dockerfile_is_multi_stage_non_root_and_offline() -> None:
     assert "ensure_exported()" in build_runs and "collectstatic" in build_runs
     # The build context leaves out local state.
     ignored = (DEPLOY / "Dockerfile.dockerignore").read_text().split()
-    assert {".git", ".venv", "var", ".env"} <= set(ignored)
+    assert {".git", ".venv", "var", "**/.env", "deploy/secrets"} <= set(ignored)
 
 
 def test_dockerfile_collectstatic_step_works_with_production_settings(tmp_path: Path) -> None:
@@ -141,6 +141,23 @@ def test_dockerfile_onnx_export_step_produces_the_model(tmp_path: Path) -> None:
     model = Path(result.stdout.strip().splitlines()[-1])
     assert model.suffix == ".onnx" and model.is_file()
     assert model.is_relative_to(tmp_path / "data" / "models")
+
+
+def image_data_dir() -> str:
+    """SWITCHBOARD_DATA_DIR as the runtime image sets it."""
+    last_from = max(i for i, (keyword, _) in enumerate(dockerfile_instructions()) if keyword == "FROM")
+    env = " ".join(rest for keyword, rest in dockerfile_instructions()[last_from:] if keyword == "ENV")
+    match = re.search(r"SWITCHBOARD_DATA_DIR=(\S+)", env)
+    assert match is not None
+    return match.group(1)
+
+
+def test_image_data_dir_layout_exists_for_a_read_only_root() -> None:
+    """Every folder the settings create under the data directory is made at build time."""
+    build = " ".join(rest for keyword, rest in dockerfile_instructions() if keyword == "RUN")
+    data_dir = image_data_dir()
+    for folder in ("index", "broker/queue", "broker/processed", "broker/control", "results", "imports"):
+        assert f"{data_dir}/{folder}" in build, folder
 
 
 # --- docker-compose.yml ------------------------------------------------------------------------------
@@ -287,6 +304,14 @@ def test_compose_app_environment_is_complete_and_accepted_by_the_settings(
         verdict = accepted_by_settings(env, tmp_path / name)
         assert verdict == f"production {env['LLM_BACKEND']} django.db.backends.postgresql redis", name
     assert seen == {("openai", "production"), ("llamacpp", "production")}
+
+
+def test_compose_web_and_default_worker_share_the_imports_folder(compose: dict[str, Any]) -> None:
+    """An upload saved by the web process is read by the worker that runs the import job."""
+    target = f"{image_data_dir()}/imports"
+    for name in ("web", "worker-default"):
+        assert f"imports:{target}" in compose["services"][name]["volumes"], name
+    assert "imports" in compose["volumes"]
 
 
 def test_compose_prometheus_loads_the_alert_rules_it_mounts(compose: dict[str, Any]) -> None:
@@ -496,6 +521,20 @@ def test_rendered_app_environment_comes_from_the_configmap_and_secrets_and_is_ac
     expected_backend = "openai" if overlay == "gpu" else "llamacpp"
     verdict = accepted_by_settings(env, tmp_path)
     assert verdict == f"production {expected_backend} django.db.backends.postgresql redis"
+
+
+def test_rendered_web_and_default_worker_share_the_imports_claim(
+    rendered: tuple[str, dict[tuple[str, str], dict[str, Any]]],
+) -> None:
+    _, objects = rendered
+    claim = objects[("PersistentVolumeClaim", "switchboard-imports")]["spec"]
+    assert claim["accessModes"] == ["ReadWriteMany"]
+    for name in ("web", "worker-default"):
+        spec = pod_spec(objects, "Deployment", name)
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        (mount,) = [m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "imports"]
+        assert mount["mountPath"] == f"{image_data_dir()}/imports", name
+        assert volumes["imports"]["persistentVolumeClaim"]["claimName"] == "switchboard-imports", name
 
 
 def test_rendered_vllm_has_a_gpu_and_serves_the_configured_model(
