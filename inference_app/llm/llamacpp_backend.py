@@ -8,6 +8,7 @@ imported on first use, so importing this module is cheap and the web process nev
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import json
 import os
@@ -69,6 +70,16 @@ def _forget_models_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_models_after_fork)
+
+
+@atexit.register
+def _close_models() -> None:
+    # Freed here, while llama_cpp is still whole: left to garbage collection at interpreter exit, each
+    # Llama.__del__ prints a traceback ("'NoneType' object is not callable").
+    with _models_lock:
+        for loaded in _models.values():
+            loaded.llama.close()
+        _models.clear()
 
 
 def _load(path: Path, *, n_ctx: int, n_threads: int) -> _LoadedModel:
