@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -95,8 +95,19 @@ def record_event(
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one event to a ticket's trail, chained to the previous one."""
+    [event] = record_events(
+        ticket_id=ticket_id,
+        events=[
+            {"stage": stage, "action": action, "actor_type": actor_type, "actor": actor, "details": details}
+        ],
+    )
+    return event
+
+
+def record_events(*, ticket_id: int, events: Sequence[dict[str, Any]]) -> list[AuditEvent]:
+    """Append several events (dicts of stage, action, actor_type, actor, details) in one go, in order."""
     # On PostgreSQL the row lock makes writers to one trail take turns, so the insert cannot collide
-    # and needs no savepoint (two round trips saved per event); elsewhere a collision is retried.
+    # and needs no savepoint (two round trips saved); elsewhere a collision is retried.
     retry_collisions = connection.vendor != "postgresql"
     for _attempt in range(5):
         try:
@@ -110,19 +121,14 @@ def record_event(
                     .values_list("sequence", "hash")
                     .first()
                 )
-                sequence, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
-                event = build_event(
-                    ticket_id=ticket_id,
-                    sequence=sequence,
-                    prev_hash=prev_hash,
-                    stage=stage,
-                    action=action,
-                    actor_type=actor_type,
-                    actor=actor,
-                    details=details,
-                )
-                event.save(force_insert=True)
-                return event
+                sequence, prev_hash = (last[0], last[1]) if last else (0, GENESIS_HASH)
+                built = []
+                for fields in events:
+                    sequence += 1
+                    event = build_event(ticket_id=ticket_id, sequence=sequence, prev_hash=prev_hash, **fields)
+                    prev_hash = event.hash
+                    built.append(event)
+                return AuditEvent.objects.bulk_create(built)
         except IntegrityError:
             continue
     raise RuntimeError(f"could not append to the audit trail of ticket {ticket_id}")

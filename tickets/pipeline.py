@@ -29,8 +29,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from tickets import decisions, inputs, routing
-from tickets.audit import record_event
+from tickets.audit import record_event, record_events
 from tickets.models import (
+    ALLOWED_TRANSITIONS,
     AuditEvent,
     PipelineStage,
     Ticket,
@@ -101,17 +102,39 @@ def waiting_ids(stage: str, *, first: int, limit: int) -> list[int]:
     return [first, *others[: max(0, limit - 1)]]
 
 
-def advance(ticket: Ticket, token: Any, *, to_stage: str, **fields: Any) -> bool:
-    """Move ``ticket`` on from its claimed stage if the claim still holds (in the caller's transaction)."""
+def advance(
+    ticket: Ticket, token: Any, *, to_stage: str, to_status: str = "", **fields: Any
+) -> list[dict[str, Any]]:
+    """Move ``ticket`` on from its claimed stage (and to ``to_status``) if the claim still holds and
+    nobody changed its status meanwhile; in the caller's transaction. Returns the audit event of the
+    status change ([] when the status stays) or raises :class:`Superseded`."""
     now = timezone.now()
-    moved = Ticket.objects.filter(pk=ticket.pk, stage=ticket.stage, stage_started_at=token).update(
-        stage=to_stage,
-        stage_started_at=None,
-        pipeline_attempts=0,
-        updated_at=now,
-        **fields,
-    )
-    return moved == 1
+    status_events: list[dict[str, Any]] = []
+    if to_status and to_status != ticket.status:
+        if to_status not in ALLOWED_TRANSITIONS[TicketStatus(ticket.status)]:
+            raise Superseded(f"ticket {ticket.pk} cannot go from {ticket.status} to {to_status}")
+        fields.update(status=to_status, status_changed_at=now)
+        status_events.append(
+            _event(
+                "input" if to_stage == PipelineStage.MODEL else "routing",
+                f"status.{to_status}",
+                {"from": ticket.status, "to": to_status},
+            )
+        )
+    moved = Ticket.objects.filter(
+        pk=ticket.pk, stage=ticket.stage, stage_started_at=token, status=ticket.status
+    ).update(stage=to_stage, stage_started_at=None, pipeline_attempts=0, updated_at=now, **fields)
+    if moved != 1:
+        raise Superseded(f"ticket {ticket.pk} was taken over or changed while in {ticket.stage}")
+    return status_events
+
+
+class Superseded(Exception):
+    """Our claim on a ticket no longer holds (another worker took over, or an agent changed it)."""
+
+
+def _event(stage: str, action: str, details: dict[str, Any]) -> dict[str, Any]:
+    return {"stage": stage, "action": action, "actor_type": SYSTEM, "actor": ACTOR, "details": details}
 
 
 def _gave_up(ticket: Ticket) -> bool:
@@ -133,35 +156,29 @@ def run_input(ticket_id: int) -> None:
     for ticket in [t for t in tickets if _gave_up(t)]:
         fail_ticket(ticket.pk, "input processing failed repeatedly")
     tickets = [t for t in tickets if not _gave_up(t)]
-    for ticket in tickets:
-        if ticket.status == TicketStatus.RECEIVED:
-            ticket_transition(
-                ticket_id=ticket.pk, to_status=TicketStatus.PROCESSING, stage="input", actor=ACTOR
-            )
     results = inputs.process_batch(tickets)
     per_ticket_ms = (time.perf_counter() - started) * 1000 / max(1, len(tickets))
     for ticket in tickets:
         result = results[ticket.pk]
+        input_event = _event(
+            AuditEvent.Stage.INPUT,
+            "input.processed" if result.usable else "input.invalid",
+            {**result.input_details(), "latency_ms": round(per_ticket_ms, 2)},
+        )
+        retrieval_event = _event(AuditEvent.Stage.RETRIEVAL, "retrieval.done", result.retrieval_details())
         with transaction.atomic():
-            if not advance(ticket, token, **result.ticket_fields(), to_stage=PipelineStage.MODEL):
-                continue
-            record_event(
-                ticket_id=ticket.pk,
-                stage=AuditEvent.Stage.INPUT,
-                action="input.invalid" if not result.usable else "input.processed",
-                actor_type=SYSTEM,
-                actor=ACTOR,
-                details={**result.input_details(), "latency_ms": round(per_ticket_ms, 2)},
-            )
-            if result.usable:
-                record_event(
-                    ticket_id=ticket.pk,
-                    stage=AuditEvent.Stage.RETRIEVAL,
-                    action="retrieval.done",
-                    actor_type=SYSTEM,
-                    actor=ACTOR,
-                    details=result.retrieval_details(),
+            try:
+                status_events = advance(
+                    ticket,
+                    token,
+                    to_stage=PipelineStage.MODEL,
+                    to_status=TicketStatus.PROCESSING,
+                    **result.ticket_fields(),
                 )
+            except Superseded:
+                continue
+            events = [*status_events, input_event, *([retrieval_event] if result.usable else [])]
+            record_events(ticket_id=ticket.pk, events=events)
             _after_commit_enqueue(PipelineStage.MODEL, ticket.pk)
 
 
@@ -200,7 +217,9 @@ def run_model(ticket_id: int) -> None:
             connection.close()  # no database connection is held while the model thinks
         outcome = decisions.decide(ticket.pipeline_context, plans[ticket.pk], setup)
         with transaction.atomic():
-            if not advance(ticket, token, to_stage=PipelineStage.OUTPUT):
+            try:
+                advance(ticket, token, to_stage=PipelineStage.OUTPUT)
+            except Superseded:
                 continue
             suggestion = decisions.save_suggestion(ticket=ticket, outcome=outcome)
             record_event(
@@ -252,32 +271,32 @@ def _route_one(ticket: Ticket, token: Any) -> None:
         failed_reason="" if context.get("usable") else f"the input could not be used: {problems}",
     )
     to_status = TicketStatus.NEEDS_TRIAGE if outcome.to_triage else TicketStatus.ROUTED
+    routing_event = _event(
+        AuditEvent.Stage.ROUTING,
+        "routing.triage" if outcome.to_triage else "routing.routed",
+        {
+            **outcome.details(),
+            "confidence": suggestion.confidence if suggestion else None,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+        },
+    )
     with transaction.atomic():
-        if not advance(
-            ticket,
-            token,
-            to_stage=PipelineStage.DONE,
-            team=outcome.team,
-            category=outcome.category,
-            priority=outcome.priority,
-            due_at=outcome.due_at,
-            escalated=outcome.escalated,
-            auto_routed=not outcome.to_triage,
-        ):
+        try:
+            status_events = advance(
+                ticket,
+                token,
+                to_stage=PipelineStage.DONE,
+                to_status=to_status,
+                team=outcome.team,
+                category=outcome.category,
+                priority=outcome.priority,
+                due_at=outcome.due_at,
+                escalated=outcome.escalated,
+                auto_routed=not outcome.to_triage,
+            )
+        except Superseded:
             return
-        record_event(
-            ticket_id=ticket.pk,
-            stage=AuditEvent.Stage.ROUTING,
-            action="routing.triage" if outcome.to_triage else "routing.routed",
-            actor_type=SYSTEM,
-            actor=ACTOR,
-            details={
-                **outcome.details(),
-                "confidence": suggestion.confidence if suggestion else None,
-                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-            },
-        )
-        ticket_transition(ticket_id=ticket.pk, to_status=to_status, stage="routing", actor=ACTOR)
+        record_events(ticket_id=ticket.pk, events=[routing_event, *status_events])
         webhook_emit(
             event=f"ticket.{to_status}",
             ticket_id=ticket.pk,
