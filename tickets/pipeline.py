@@ -87,6 +87,8 @@ def _waiting(stage: str) -> Q:
 def claim(stage: str, ticket_ids: Sequence[int]) -> tuple[list[Ticket], Any]:
     """Claim those of ``ticket_ids`` that wait for ``stage``; returns them and the claim's token."""
     token = timezone.now()
+    if not ticket_ids:
+        return [], token
     Ticket.objects.filter(_waiting(stage), pk__in=ticket_ids).update(
         stage=stage, stage_started_at=token, pipeline_attempts=F("pipeline_attempts") + 1, updated_at=token
     )
@@ -95,7 +97,10 @@ def claim(stage: str, ticket_ids: Sequence[int]) -> tuple[list[Ticket], Any]:
 
 
 def waiting_ids(stage: str, *, first: int, limit: int) -> list[int]:
-    """``first`` and up to ``limit - 1`` other tickets waiting for ``stage``, to process as one batch."""
+    """``first`` and up to ``limit - 1`` other tickets waiting for ``stage``, to process as one batch;
+    none when ``first`` no longer waits (another task's batch took it: one query, then nothing to do)."""
+    if not Ticket.objects.filter(_waiting(stage), pk=first).exists():
+        return []
     others = (
         Ticket.objects.filter(_waiting(stage)).exclude(pk=first).order_by("pk").values_list("pk", flat=True)
     )
