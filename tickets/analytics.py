@@ -10,7 +10,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connection
 from django.db.models import (
@@ -20,6 +20,7 @@ from django.db.models import (
     F,
     FloatField,
     IntegerField,
+    Model,
     Q,
     QuerySet,
     Sum,
@@ -31,6 +32,15 @@ from django.utils import timezone
 from tickets.models import AuditEvent, Feedback, ModelCall, PipelineStage, Suggestion, Ticket
 
 UNASSIGNED = "(none)"
+
+
+_Row = TypeVar("_Row", bound=Model)
+
+
+def _of(model: type[_Row], tickets: QuerySet[Ticket]) -> QuerySet[_Row]:
+    """``model``'s rows that belong to ``tickets``; no subquery when ``tickets`` is every ticket (admins)."""
+    rows: QuerySet[_Row] = model._default_manager.all()
+    return rows if not tickets.query.where else rows.filter(ticket__in=tickets)
 
 
 @dataclass(frozen=True)
@@ -87,9 +97,8 @@ def routing_accuracy(*, tickets: QuerySet[Ticket], since: datetime, until: datet
     A ticket's latest judgement counts: reassigned away and back again is right.
     """
     judgements = (
-        Feedback.objects.filter(
-            ticket__in=tickets, created_at__gte=since, created_at__lt=until, routing_correct__isnull=False
-        )
+        _of(Feedback, tickets)
+        .filter(created_at__gte=since, created_at__lt=until, routing_correct__isnull=False)
         .order_by("ticket_id", "created_at", "id")
         .values_list("ticket_id", "routing_correct")
     )
@@ -119,7 +128,8 @@ class Acceptance:
 def suggestion_acceptance(*, tickets: QuerySet[Ticket], since: datetime, until: datetime) -> Acceptance:
     counts = Counter(
         dict(
-            Suggestion.objects.filter(ticket__in=tickets, created_at__gte=since, created_at__lt=until)
+            _of(Suggestion, tickets)
+            .filter(created_at__gte=since, created_at__lt=until)
             .values_list("decision")
             .annotate(n=Count("pk"))
             .values_list("decision", "n")
@@ -154,9 +164,11 @@ class StageLatency:
 
 def stage_latency(*, tickets: QuerySet[Ticket], since: datetime, until: datetime) -> list[StageLatency]:
     """p50 and p95 of the ``latency_ms`` the pipeline records on its audit event per stage."""
-    events = AuditEvent.objects.filter(
-        ticket__in=tickets, created_at__gte=since, created_at__lt=until, details__has_key="latency_ms"
-    ).annotate(latency=Cast(KeyTextTransform("latency_ms", "details"), FloatField()))
+    events = (
+        _of(AuditEvent, tickets)
+        .filter(created_at__gte=since, created_at__lt=until, details__has_key="latency_ms")
+        .annotate(latency=Cast(KeyTextTransform("latency_ms", "details"), FloatField()))
+    )
     order = {value: position for position, value in enumerate(AuditEvent.Stage.values)}
     if connection.vendor == "postgresql":
         rows = events.values("stage").annotate(
@@ -206,7 +218,7 @@ def model_cost(
     *, tickets: QuerySet[Ticket], since: datetime, until: datetime
 ) -> tuple[ModelCost, list[ModelCost]]:
     """Tokens and cost of the model calls: over all tickets, and per team."""
-    calls = ModelCall.objects.filter(ticket__in=tickets, created_at__gte=since, created_at__lt=until)
+    calls = _of(ModelCall, tickets).filter(created_at__gte=since, created_at__lt=until)
     sums = {
         "tickets": Count("ticket_id", distinct=True),
         "calls": Count("pk"),
@@ -229,7 +241,8 @@ def confidence_histogram(
 ) -> list[int]:
     """How many suggestions fell in each confidence bin [0, 0.1), ..., [0.9, 1.0]."""
     rows = (
-        Suggestion.objects.filter(ticket__in=tickets, created_at__gte=since, created_at__lt=until)
+        _of(Suggestion, tickets)
+        .filter(created_at__gte=since, created_at__lt=until)
         .annotate(bin=Least(Cast(Floor(F("confidence") * bins), IntegerField()), bins - 1))
         .values("bin")
         .annotate(n=Count("pk"))
@@ -291,9 +304,11 @@ def drift(
         return counter, sum(counter.values())
 
     def mean_confidence(start: datetime, end: datetime) -> float | None:
-        value = Suggestion.objects.filter(
-            ticket__in=tickets, created_at__gte=start, created_at__lt=end
-        ).aggregate(mean=Avg("confidence"))["mean"]
+        value = (
+            _of(Suggestion, tickets)
+            .filter(created_at__gte=start, created_at__lt=end)
+            .aggregate(mean=Avg("confidence"))["mean"]
+        )
         return float(value) if value is not None else None
 
     recent, recent_total = mix(recent_start, now)
