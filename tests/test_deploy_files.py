@@ -7,6 +7,8 @@ environment each app container gets is fed to the real settings module, which mu
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import re
 import shutil
@@ -19,6 +21,7 @@ from urllib.parse import urlsplit
 import kubernetes_validate
 import pytest
 import yaml
+from compose_spec import PyCompose
 
 from inference_app.metrics import PIPELINE_QUEUES
 from tests.conftest import ROOT, embedded_env, run_manage, run_python
@@ -211,6 +214,15 @@ def app_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
         for name, service in compose["services"].items()
         if str(service.get("image", "")).startswith("switchboard:") and name != "vllm-export"
     }
+
+
+def test_compose_file_is_valid_for_the_compose_specification(compose: dict[str, Any]) -> None:
+    """The compose-spec parser is strict: unknown keys, wrong types and bad values are errors."""
+    PyCompose.from_json(json.dumps(compose))
+    broken = copy.deepcopy(compose)
+    broken["services"]["web"]["depends_on"]["migrate"]["condition"] = "service_done"
+    with pytest.raises(ValueError, match="service_done"):
+        PyCompose.from_json(json.dumps(broken))
 
 
 def test_compose_needs_the_database_password() -> None:
