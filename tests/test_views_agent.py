@@ -238,6 +238,14 @@ def test_ticket_text_is_escaped_everywhere_it_is_shown(desk: Desk) -> None:
         assert "&lt;img src=x onerror=alert(1)&gt;" in html
     ticket_page = client.get(f"/tickets/{evil.pk}/").content.decode()
     assert "&lt;script&gt;alert(&#x27;body&#x27;)&lt;/script&gt;" in ticket_page
+    # An agent's reason lands in the audit timeline's details: escaped there too.
+    suggestion = evil.suggestions.get()
+    rejected = _hx(
+        client,
+        f"/tickets/{evil.pk}/actions/reject/",
+        {"suggestion_id": suggestion.pk, "reason": "<script>alert('reason')</script>"},
+    ).content.decode()
+    assert "<script>alert('reason')" not in rejected and "&lt;script&gt;alert(" in rejected
 
 
 def test_accept_with_htmx_returns_the_updated_page_part(desk: Desk) -> None:
