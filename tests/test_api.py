@@ -155,6 +155,15 @@ def test_creating_a_ticket_goes_through_the_service_and_starts_the_pipeline(
     assert started == [ticket.pk]
 
 
+def test_the_fast_answer_to_a_new_ticket_equals_the_serializers(world: World) -> None:
+    from tickets.api.serializers import TicketSerializer, new_ticket_representation
+
+    response = bearer(world.tokens["write"]).post("/api/v1/tickets", NEW_TICKET, format="json")
+    ticket = Ticket.objects.get(pk=response.json()["id"])
+    assert new_ticket_representation(ticket) == TicketSerializer(ticket, context={"suggestion": None}).data
+    assert response.json()["id"] == ticket.pk and set(response.json()) == set(TicketSerializer().fields)
+
+
 def test_a_retried_post_with_the_same_idempotency_key_makes_one_ticket(world: World) -> None:
     client = bearer(world.tokens["write"])
     first = client.post("/api/v1/tickets", NEW_TICKET, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
@@ -258,14 +267,18 @@ def test_unknown_paths_methods_and_crashes_answer_in_the_error_format(
     assert b"internals" not in crashed.content and b"Traceback" not in crashed.content
 
 
-def test_rate_limits_answer_429_with_retry_after(world: World) -> None:
+def test_rate_limits_answer_429_with_retry_after(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    frozen = (time.time() // 60) * 60 + 30  # mid-window: the four requests share one minute
+    monkeypatch.setattr("tickets.api.throttling._clock", lambda: frozen)
     _token, secret = token_create(name="tight", scopes=["read"], rate_limit_per_minute=3)
     client = bearer(secret)
     codes = [client.get("/api/v1/tickets").status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
     limited = client.get("/api/v1/tickets")
     assert error_of(limited)["code"] == "rate_limited"
-    assert 1 <= int(limited["Retry-After"]) <= 60
+    assert int(limited["Retry-After"]) == 30
     # another client is not affected
     assert bearer(world.tokens["read"]).get("/api/v1/tickets").status_code == 200
 

@@ -320,6 +320,49 @@ class TicketSerializer(TicketSummarySerializer):
         return dict(SuggestionSerializer(suggestion, context=self.context).data) if suggestion else None
 
 
+_datetime = serializers.DateTimeField()
+
+
+def new_ticket_representation(ticket: Ticket) -> dict[str, Any]:
+    """``TicketSerializer``'s output for a ticket just created (no team, decision or assignee yet),
+    built directly: the hot path of POST /tickets skips ModelSerializer's per-call field building.
+    tests/test_api.py holds the two equal."""
+
+    def when(value: Any) -> Any:
+        return _datetime.to_representation(value) if value is not None else None
+
+    return {
+        "id": ticket.pk,
+        "reference": ticket.reference,
+        "external_id": ticket.external_id,
+        "subject": ticket.subject,
+        "channel": ticket.channel,
+        "status": ticket.status,
+        "stage": ticket.stage,
+        "team": None,
+        "category": None,
+        "priority": ticket.priority,
+        "escalated": ticket.escalated,
+        "auto_routed": ticket.auto_routed,
+        "due_at": when(ticket.due_at),
+        "created_at": when(ticket.created_at),
+        "updated_at": when(ticket.updated_at),
+        "resolved_at": when(ticket.resolved_at),
+        "body": ticket.body,
+        "requester_email": ticket.requester_email,
+        "requester_name": ticket.requester_name,
+        "language": ticket.language,
+        "resolution": ticket.resolution,
+        "assignee": None,
+        "duplicate_of": ticket.duplicate_of_id,
+        "injection_suspected": ticket.injection_suspected,
+        "pipeline_error": ticket.pipeline_error,
+        "validation_errors": ticket.validation_errors,
+        "classification": None,
+        "suggestion": None,
+    }
+
+
 class TicketPageSerializer(serializers.Serializer[Any]):
     count = serializers.IntegerField()
     page = serializers.IntegerField()

@@ -102,8 +102,9 @@ def api_ticket_create(
 ) -> Created:
     """Create a ticket from the API; with an Idempotency-Key, a repeat gets the first answer.
 
-    The key row is inserted first, in the same transaction as the ticket: a concurrent repeat waits
-    on its unique index until the first commits, then replays it. The same key with another body is
+    The key row is inserted with the ticket, in one transaction (no extra round trip on the hot
+    path). A concurrent repeat blocks on a unique index (the key's, or the external id's) until the
+    first commits, then rolls back and replays the first answer. The same key with another body is
     refused (422), so a client bug cannot silently drop a ticket.
     """
     if idempotency_key is None:
@@ -123,14 +124,18 @@ def api_ticket_create(
     fingerprint = request_fingerprint(data)
     try:
         with transaction.atomic():
-            record = IdempotencyKey.objects.create(
-                client=client_key, key=idempotency_key, request_sha256=fingerprint
-            )
             ticket = _create(data, actor=actor)
-            record.ticket = ticket
-            record.response_status = 201
-            record.save(update_fields=["ticket", "response_status"])
+            IdempotencyKey.objects.create(
+                client=client_key,
+                key=idempotency_key,
+                request_sha256=fingerprint,
+                ticket=ticket,
+                response_status=201,
+            )
             return Created(ticket, replayed=False)
+    except ApiError as exc:
+        if exc.error_code != "duplicate_external_id":
+            raise
     except IntegrityError:
         pass
     previous = (

@@ -16,6 +16,7 @@ from rest_framework.throttling import BaseThrottle
 from tickets.api.authentication import Principal
 
 WINDOW_SECONDS = 60
+_clock = time.time  # tests pin it
 
 
 def _hit(key: str) -> int:
@@ -35,7 +36,7 @@ class ClientRateThrottle(BaseThrottle):
         principal = request.auth
         if not isinstance(principal, Principal):
             return True  # unauthenticated requests are refused before they cost anything
-        now = time.time()
+        now = _clock()
         window = int(now // WINDOW_SECONDS)
         count = _hit(f"ratelimit:{principal.client_key}:{window}")
         if count <= principal.rate_limit_per_minute:

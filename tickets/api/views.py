@@ -222,7 +222,7 @@ class TicketCollectionView(ApiView):
         if created.replayed:
             return Response(ticket_payload(created.ticket.pk), headers={"Idempotent-Replayed": "true"})
         # Just made: no suggestion yet, nothing to look up.
-        body = dict(s.TicketSerializer(created.ticket, context={"suggestion": None}).data)
+        body = s.new_ticket_representation(created.ticket)
         return Response(
             body, status=status.HTTP_201_CREATED, headers={"Location": f"/api/v1/tickets/{created.ticket.pk}"}
         )

@@ -1,0 +1,261 @@
+"""Ticket creation through the REST API under load: gunicorn + PostgreSQL + Redis, driven by wrk.
+
+    python benchmarks/bench_api.py                       # 50, 100, 200 clients, 60 s each
+    python benchmarks/bench_api.py --duration 20 --workers 3 --concurrency 100
+    python benchmarks/bench_api.py --profile 3000        # where one request's time goes (cProfile)
+
+It makes a fresh database (``--database``, dropped and re-created), migrates it, makes an API token,
+starts gunicorn, and for each concurrency runs wrk (Debian package ``wrk``) with
+benchmarks/bench_api.lua: every request is a POST /api/v1/tickets with its own external_id and
+Idempotency-Key. It prints requests/s, p50/p90/p99 latency, and checks that the tickets in the
+database equal the requests accepted (201), plus the few still in flight when wrk stopped.
+The pipeline is enqueued for every ticket (Redis broker); no worker consumes it during the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import psycopg
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+LUA = Path(__file__).with_name("bench_api.lua")
+
+
+def bench_env(args: argparse.Namespace) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{args.database}",
+        "REDIS_URL": args.redis_url,
+        "CELERY_BROKER_URL": args.broker_url,
+        "SWITCHBOARD_DATA_DIR": args.data_dir,
+        "LOG_LEVEL": "warning",
+        "DEBUG": "false",
+        "DJANGO_SETTINGS_MODULE": "inference_app.settings",
+    }
+
+
+def fresh_database(name: str) -> None:
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        sys.exit(f"manage.py {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+def make_token(env: dict[str, str]) -> str:
+    code = (
+        "from tickets.tokens import token_create; "
+        "print(token_create(name='bench', scopes=['read', 'write'], rate_limit_per_minute=10**8)[1])"
+    )
+    return manage(env, "shell", "-c", code).strip().splitlines()[-1]
+
+
+def start_gunicorn(args: argparse.Namespace, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    command = [
+        str(Path(sys.executable).parent / "gunicorn"),
+        "inference_app.wsgi",
+        "--bind", f"127.0.0.1:{args.port}",
+        "--workers", str(args.workers),
+        "--worker-class", args.worker_class,
+        "--threads", str(args.threads),
+        "--backlog", "4096",
+        "--keep-alive", "30",
+        "--log-level", "warning",
+    ]  # fmt: skip
+    server = subprocess.Popen(command, cwd=ROOT, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{args.port}/healthz", timeout=2) as answer:
+                if answer.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.3)
+    server.kill()
+    sys.exit("gunicorn did not come up")
+
+
+def run_wrk(args: argparse.Namespace, token: str, connections: int, seconds: int, run: str) -> dict[str, int]:
+    threads = min(args.wrk_threads, connections)
+    command = [
+        "wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s",
+        "-s", str(LUA), f"http://127.0.0.1:{args.port}", "--", run, token,
+    ]  # fmt: skip
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    line = next(line for line in output.splitlines() if line.startswith("WRK_RESULT "))
+    result: dict[str, int] = json.loads(line.removeprefix("WRK_RESULT "))
+    return result
+
+
+def count_tickets(database: str, run: str) -> tuple[int, int]:
+    """Tickets of this run, and how many distinct external ids they have (a duplicate would show)."""
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{database}") as conn:
+        row = conn.execute(
+            "SELECT count(*), count(DISTINCT external_id) FROM tickets_ticket "
+            "WHERE channel = 'api' AND external_id LIKE %s",
+            (f"bench-{run}-%",),
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def profile(args: argparse.Namespace, env: dict[str, str], token: str) -> None:
+    """cProfile of N ticket POSTs through Django's full stack, in a child process (no network)."""
+    child = [sys.executable, __file__, "--profile-child", str(args.profile), "--token", token]
+    subprocess.run(child, cwd=ROOT, env=env, check=True)
+
+
+def profile_child(requests: int, token: str) -> None:
+    import cProfile
+    import pstats
+
+    import django
+
+    sys.path.insert(0, str(ROOT))
+    django.setup()
+    from django.test import Client
+
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    text = "The invoice shows a charge I do not recognise. " * 5
+
+    def post(n: int) -> None:
+        key = f"profile-{uuid.uuid4().hex}"
+        body = {
+            "subject": f"Charge {n}",
+            "body": text,
+            "requester_email": "c@example.com",
+            "external_id": key,
+        }
+        response = client.post(
+            "/api/v1/tickets", body, content_type="application/json", HTTP_IDEMPOTENCY_KEY=key
+        )
+        assert response.status_code == 201, response.content
+
+    for n in range(200):  # warm up: imports, connections, caches
+        post(n)
+    started = time.perf_counter()
+    for n in range(requests):
+        post(n)
+    plain = time.perf_counter() - started
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for n in range(requests):
+        post(n)
+    profiler.disable()
+    print(f"{requests / plain:.0f} requests/s in one process, {plain / requests * 1000:.2f} ms each")
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("tottime").print_stats(30)
+    stats.sort_stats("cumulative").print_stats(40)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--concurrency", default="50,100,200", help="Comma-separated client counts.")
+    parser.add_argument("--duration", type=int, default=60, help="Seconds per concurrency.")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes.")
+    parser.add_argument("--worker-class", default="gthread", choices=("sync", "gthread"))
+    parser.add_argument("--threads", type=int, default=4, help="Threads per gunicorn worker (gthread).")
+    parser.add_argument("--wrk-threads", type=int, default=1)
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--database", default="sb_bench_api")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/7")
+    parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/8")
+    parser.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "sb-bench-api"))
+    parser.add_argument("--profile", type=int, default=0, help="Profile this many requests instead.")
+    parser.add_argument("--profile-child", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--token", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.profile_child:
+        profile_child(args.profile_child, args.token)
+        return
+    if shutil.which("wrk") is None and not args.profile:
+        sys.exit("wrk is not installed: apt-get install wrk")
+
+    env = bench_env(args)
+    fresh_database(args.database)
+    manage(env, "migrate", "--no-input")
+    redis.Redis.from_url(args.redis_url).flushdb()
+    token = make_token(env)
+    if args.profile:
+        profile(args, env, token)
+        return
+
+    server = start_gunicorn(args, env)
+    broker = redis.Redis.from_url(args.broker_url)
+    results = []
+    try:
+        run_wrk(args, token, 50, 5, f"warm{uuid.uuid4().hex[:6]}")
+        for connections in [int(part) for part in args.concurrency.split(",")]:
+            broker.flushdb()
+            run = uuid.uuid4().hex[:8]
+            result = run_wrk(args, token, connections, args.duration, run)
+            time.sleep(1.0)  # let requests cut off in flight finish on the server
+            created, distinct = count_tickets(args.database, run)
+            in_flight = result["sent"] - result["received"]
+            seconds = result["duration_us"] / 1e6
+            row = {
+                "clients": connections,
+                "requests_per_s": round(result["requests"] / seconds, 1),
+                "p50_ms": round(result["p50_us"] / 1000, 2),
+                "p90_ms": round(result["p90_us"] / 1000, 2),
+                "p99_ms": round(result["p99_us"] / 1000, 2),
+                "max_ms": round(result["max_us"] / 1000, 2),
+                "accepted_201": result["created_201"],
+                "other_status": result["other_status"],
+                "socket_errors": sum(
+                    result[key] for key in result if key.startswith("errors_") and key != "errors_status"
+                ),
+                "cut_in_flight": in_flight,
+                "tickets_created": created,
+                "duplicates": created - distinct,
+                "created_equals_accepted": created == result["created_201"] + in_flight
+                and created == distinct,
+            }
+            results.append(row)
+            print(json.dumps(row), flush=True)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+        broker.flushdb()
+    threads = f" ({args.threads} threads)" if args.worker_class == "gthread" else ""
+    print(f"\ngunicorn {args.workers} x {args.worker_class}{threads}, {args.duration} s per run, ", end="")
+    print(f"{os.cpu_count()} CPUs shared with PostgreSQL, Redis and wrk")
+    header = ("clients", "req/s", "p50 ms", "p99 ms", "201s", "created", "in flight")
+    print(" ".join(f"{name:>9}" for name in header), "ok")
+    for row in results:
+        keys = (
+            "clients",
+            "requests_per_s",
+            "p50_ms",
+            "p99_ms",
+            "accepted_201",
+            "tickets_created",
+            "cut_in_flight",
+        )
+        print(" ".join(f"{row[key]:>9}" for key in keys), "yes" if row["created_equals_accepted"] else "NO")
+
+
+if __name__ == "__main__":
+    main()
