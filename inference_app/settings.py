@@ -224,6 +224,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "inference_app",  # its management commands (export_vllm_checkpoint)
     "retrieval",
     "tickets",
 ]
