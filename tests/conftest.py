@@ -75,3 +75,19 @@ def eager_celery() -> Iterator[None]:
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = previous
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The real vLLM server (scripts/vllm_serve.sh), started once per session and stopped at its end:
+    a tests.vllm_server.VllmServer, or None when $SWITCHBOARD_TEST_VLLM_URL names an outside server.
+    Skips only where vLLM is not installed (scripts/vllm_env.sh)."""
+    from tests.vllm_server import serve_for_session
+
+    yield from serve_for_session(tmp_path_factory.mktemp("vllm"))
+
+
+@pytest.fixture(scope="session")
+def vllm_base_url(vllm_server: Any) -> str:
+    """The real vLLM server's OpenAI-compatible base URL, e.g. http://127.0.0.1:PORT/v1."""
+    return os.environ.get("SWITCHBOARD_TEST_VLLM_URL") or vllm_server.base_url
