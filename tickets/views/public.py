@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods
 from tickets.audit import record_event
 from tickets.forms import SubmitTicketForm
 from tickets.models import AuditEvent, Channel, PipelineStage, Ticket, TicketStatus
-from tickets.services import ticket_create
+from tickets.services import ticket_submit
 from tickets.views import ratelimit
 from tickets.views.common import is_htmx
 
@@ -22,9 +22,10 @@ RATE_WINDOW_SECONDS = 3600
 
 
 def _submit(form: SubmitTicketForm) -> Ticket:
+    """Save the ticket (the pipeline starts once this transaction commits) with the requester's hint."""
     data = form.cleaned_data
     with transaction.atomic():
-        ticket = ticket_create(
+        ticket = ticket_submit(
             subject=data["subject"],
             body=data["body"],
             requester_email=data["email"],
@@ -41,9 +42,6 @@ def _submit(form: SubmitTicketForm) -> Ticket:
                 actor=data["email"],
                 details={"category_id": hint.pk, "category": hint.name},
             )
-        from tickets.pipeline import enqueue_ticket  # after commit; keeps the model layer out of imports
-
-        enqueue_ticket(ticket.pk)
     return ticket
 
 
