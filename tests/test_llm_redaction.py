@@ -102,6 +102,8 @@ NEGATIVES = [
     "See https://example.com/docs/v2.3.1/install?page=2 and mailto links",
     "My password is wrong",
     "Call me back about order 4001234567",
+    "Je me renseigne sur l'ordinateur portable Dell XPS 13 9310 avant un achat.",
+    "Tel. Durchwahl 12 34",
 ]
 
 

@@ -83,7 +83,6 @@ _ROLE = _rule(
     r"\byou\s+are\s+now\s+(?:a|an|the|my|in|no\s+longer|free|unrestricted|jailbroken|dan)\b",
     r"\bfrom\s+now\s+on,?\s+you\s+(?:are|will|must|shall|should|only)\b",
     r"\bpretend\s+(?:to\s+be|you\s+are|that\s+you)\b",
-    r"(?:^|[.!?:;\n]\s*|\b(?:please|now|you)\s+)act\s+as\s+(?:if\b|though\b|an?\b|the\b|my\b)",
     r"\b(?:developer|god|dan|jailbreak)\s+mode\b",
     r"\bjailbreak\w*\b",
     # German
@@ -93,7 +92,6 @@ _ROLE = _rule(
     r"\b(?:verhalte\s+dich|verhalten\s+sie\s+sich|agiere|antworte)\s+(?:wie|als)\s+(?:ein|eine|der|die|das|w[äa]rst|ob)\b",
     # Spanish
     r"\b(?:ahora|a\s+partir\s+de\s+ahora|desde\s+ahora)\s+(?:eres|ser[áa]s|act[úu]as)\b",
-    r"(?:^|[.!?:;\n]\s*|\b(?:ahora|por\s+favor)\s+)act[úu]a\s+como\b",
     r"\b(?:comp[óo]rtate\s+como|hazte\s+pasar\s+por|finge\s+(?:ser|que))\b",
     # French
     r"\b(?:tu\s+es|vous\s+[êe]tes)\s+(?:maintenant|d[ée]sormais)\b",
@@ -104,7 +102,8 @@ _ROLE = _rule(
 
 _SYSTEM = _rule(
     r"\bsystem\s*prompt\b",
-    r"\b(?:new|updated|additional|revised|real)\s+(?:instructions?|rules|directives?|system\s+message)\b",
+    r"\bnew\s+(?:instructions?|directives?|system\s+message)\b",
+    r"\b(?:new|updated|additional|revised)\s+(?:instructions?|rules|directives?)\s*:",
     r"\b(?:reveal|print|show|repeat|output)\s+(?:me\s+)?(?:your|the)\s+(?:\w+\s+)?(?:instructions|prompt)\b",
     r"\bprompt\s+injection\b",
     # German
@@ -118,13 +117,31 @@ _SYSTEM = _rule(
     r"\bnouvelles\s+(?:instructions|consignes|r[èe]gles)\b",
 )
 
+# Phrases that are orders only in the imperative, which Spanish and French share with the indicative
+# ("el sistema asigna este ticket al equipo equivocado", "... that currently classify this as high
+# priority"): they count only at the start of a sentence or clause, or after "please", "and", ...
+_ORDER_BEFORE = re.compile(
+    r"(?:[.!?¡:;,\n]\s*|\b(?:please|pls|now|just|and|then|you\s+(?:must|should|will|need\s+to)|por\s+favor|"
+    r"ahora|y|luego|s'il\s+(?:te|vous)\s+pla[îi]t|maintenant|et|puis)\s+)$",
+    re.IGNORECASE,
+)
+_STRICT_ORDER_BEFORE = re.compile(
+    r"(?:[.!?¡:;\n]\s*|\b(?:please|now|you|ahora|por\s+favor)\s+)$", re.IGNORECASE
+)
+_ORDER_WINDOW = 40
+
+_ACTING = _rule(
+    r"\bact\s+as\s+(?:if\b|though\b|an?\b|the\b|my\b)",
+    r"\bact[úu]a\s+como\b",
+)
+
 _STEERING = _rule(
     # English: route/assign this ticket, set its priority, classify it
     r"\b(?:re-?route|route|assign|re-?assign)\s+(?:this|it|the\s+(?:ticket|request|case|issue)|this\s+"
     r"(?:ticket|request|case|issue))\s+(?:directly\s+|immediately\s+|straight\s+)?to\b",
-    r"\bset\s+(?:the\s+|its\s+|this\s+|my\s+)?(?:ticket(?:'s)?\s+)?priority\s*(?:to\b|as\b|at\b|=|:)",
-    r"\b(?:mark|flag|tag|label)\s+(?:this|it|the\s+ticket|this\s+ticket)\s+as\s+(?:urgent|critical|high\s+priority|p[01])\b",
-    r"\b(?:classify|categori[sz]e|label|tag)\s+(?:this|it|the\s+ticket|this\s+ticket|the\s+request)\s+(?:as|under|into)\b",
+    r"\bset\s+(?:the\s+|its\s+|this\s+)?(?:ticket(?:'s)?\s+)?priority\s*(?:to\b|as\b|at\b|=|:)",
+    r"\b(?:classify|categori[sz]e|label|tag)\s+(?:this|it|the\s+ticket|this\s+ticket|the\s+request)\s+"
+    r"(?:as|under|into)\b",
     # German
     r"\b(?:leite|leiten\s+sie|weise|weisen\s+sie|ordne|ordnen\s+sie)\s+(?:dieses\s+ticket|das\s+ticket|es|das|dies|ihn)\s+"
     r"(?:\w+\s+){0,3}?(?:an|zu|weiter)\b",
@@ -153,7 +170,15 @@ _TEMPLATE = _rule(
     r"<\s*/?\s*(?:ticket|example|examples|system|instructions?|context|assistant|user)\s*>",
 )
 
-_RULES = (_OVERRIDE, _ROLE, _SYSTEM, _STEERING, _TEMPLATE)
+# Each rule with what must come just before a match (None: anything).
+_RULES: tuple[tuple[re.Pattern[str], re.Pattern[str] | None], ...] = (
+    (_OVERRIDE, None),
+    (_ROLE, None),
+    (_ACTING, _STRICT_ORDER_BEFORE),
+    (_SYSTEM, None),
+    (_STEERING, _ORDER_BEFORE),
+    (_TEMPLATE, None),
+)
 
 # Zero-width and other invisible format characters, used to split trigger words.
 _INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
@@ -165,12 +190,18 @@ def _normalized(text: str) -> str:
     return _SPACES.sub(" ", text)
 
 
+def _follows(order_before: re.Pattern[str], text: str, start: int) -> bool:
+    return start == 0 or order_before.search(text, max(0, start - _ORDER_WINDOW), start) is not None
+
+
 def detect_injection(text: str) -> InjectionSignal:
     """Flag phrasing that addresses the model rather than the support team; see the module doc."""
     normalized = _normalized(text)
     found: list[str] = []
-    for rule in _RULES:
+    for rule, order_before in _RULES:
         for match in rule.finditer(normalized):
+            if order_before is not None and not _follows(order_before, normalized, match.start()):
+                continue
             snippet = match.group(0).strip()[:_MAX_MATCH_CHARS]
             if snippet and snippet not in found:
                 found.append(snippet)

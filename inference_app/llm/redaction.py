@@ -111,7 +111,7 @@ _PHONE_US = re.compile(r"^(?:\+?1[ .-]?)?(?:\([2-9]\d\d\)[ ]?|[2-9]\d\d[ .-])\d{
 _PHONE_ES_GROUPED = re.compile(r"^[6789]\d{1,2}(?:[ .-]\d{2,3}){2,3}$")
 _PHONE_LABEL = re.compile(
     r"\b(?:tel|phone|telephone|call|ring|text|sms|mobile|cell|fax|whatsapp|telefon|handy|mobil|"
-    r"rufnummer|anruf|tel[ée]fono|m[óo]vil|celular|llam\w*|t[ée]l[ée]phone|t[ée]l|portable|appel\w*)"
+    r"rufnummer|anruf|tel[ée]fono|m[óo]vil|celular|llam\w*|t[ée]l[ée]phone|t[ée]l|appel\w*)"
     r"\b[^\d\n]{0,24}$",
     _I,
 )
@@ -220,7 +220,7 @@ def _phone(match: re.Match[str], text: str) -> str | None:
     if candidate.startswith("00") and candidate[2:3] in "123456789" and 10 <= digits <= 15:
         return "[PHONE]"  # 0049 30 1234567
     if _PHONE_LABEL.search(before):
-        return "[PHONE]" if 6 <= digits <= 15 else None
+        return "[PHONE]" if 7 <= digits <= 15 else None
     if _PHONE_US.match(candidate):
         return "[PHONE]"
     if candidate.startswith("0") and not candidate.startswith("00") and 9 <= digits <= 12:
