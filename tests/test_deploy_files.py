@@ -12,7 +12,10 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -679,3 +682,42 @@ def test_production_refuses_debug_and_a_missing_key_or_host(tmp_path: Path) -> N
     assert message.startswith("Switchboard cannot start, bad configuration:")
     for fragment in ("DEBUG=true", "SECRET_KEY or SECRET_KEY_FILE", "ALLOWED_HOSTS"):
         assert fragment in message
+
+
+@pytest.mark.slow
+def test_the_worker_liveness_probe_passes_on_a_live_worker_and_fails_without_it(tmp_path: Path) -> None:
+    """The manifest's worker command and liveness probe, run for real against the Redis broker."""
+    from django.conf import settings
+
+    objects = {(d["kind"], d["metadata"]["name"]): d for d in render("cpu")}
+    (container,) = pod_spec(objects, "Deployment", "worker-ingest")["containers"]
+    command, probe = container["command"], container["livenessProbe"]["exec"]["command"]
+    assert command[0] == "celery" and probe[:2] == ["sh", "-c"]
+    venv_bin = str(Path(sys.executable).parent)
+    env = os.environ.copy()
+    env.update(
+        {
+            "PATH": f"{venv_bin}:{env.get('PATH', '')}",
+            "HOSTNAME": socket.gethostname(),  # what Kubernetes sets: the pod's host name
+            "CELERY_BROKER_URL": str(settings.CELERY_BROKER_URL),
+        }
+    )
+
+    def probe_passes() -> bool:
+        result = subprocess.run(
+            probe, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        return result.returncode == 0
+
+    with (tmp_path / "worker.log").open("w") as log:
+        worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 90
+            while not probe_passes():
+                assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
+                assert time.monotonic() < deadline, "the probe never passed"
+                time.sleep(1)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=60)
+    assert not probe_passes()
