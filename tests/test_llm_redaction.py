@@ -29,6 +29,10 @@ POSITIVES = [
     ("my number is 0301234567", "my number is [PHONE]"),
     ("phone: 5551234", "phone: [PHONE]"),
     ("Call 0800 123 4567 now", "Call [PHONE] now"),
+    ("(030) 123 456 78", "[PHONE]"),
+    ("+49 (0)30 1234567 or 1-800-555-0199", "[PHONE] or [PHONE]"),
+    ("Telefon: 089 / 12 34 56-78", "Telefon: [PHONE]"),
+    ("my cell is 07700 900123", "my cell is [PHONE]"),
     # payment cards (Luhn-valid only)
     ("Card 4111 1111 1111 1111 expires 12/27", "Card [CARD] expires 12/27"),
     ("Pay with 5500005555555559 please", "Pay with [CARD] please"),
@@ -102,6 +106,10 @@ NEGATIVES = [
     "See https://example.com/docs/v2.3.1/install?page=2 and mailto links",
     "My password is wrong",
     "Call me back about order 4001234567",
+    "2023-10-05 12:30:45,123 ERROR in worker",
+    "windows build 10.0.22631.2861, RAM 16 GB, i7-1165G7",
+    "Invoice INV-2024-00123 for 1.299,00 EUR, Seriennummer 5CG1234XYZ",
+    "MAC 00:1A:2B:3C:4D:5E, open between 9 and 17 h",
     "Je me renseigne sur l'ordinateur portable Dell XPS 13 9310 avant un achat.",
     "Tel. Durchwahl 12 34",
 ]

@@ -223,7 +223,8 @@ def _phone(match: re.Match[str], text: str) -> str | None:
         return "[PHONE]" if 7 <= digits <= 15 else None
     if _PHONE_US.match(candidate):
         return "[PHONE]"
-    if candidate.startswith("0") and not candidate.startswith("00") and 9 <= digits <= 12:
+    national = candidate.lstrip("( \t")
+    if national.startswith("0") and not national.startswith("00") and 9 <= digits <= 12:
         return "[PHONE]"  # national trunk prefix: 030 1234567, 0171-1234567, 06 12 34 56 78
     if digits == 9 and _PHONE_ES_GROUPED.match(candidate):
         return "[PHONE]"  # 612 345 678, 91 123 45 67
