@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
@@ -16,6 +18,13 @@ from tickets.models import Feedback, ModelCall, PipelineStage, Suggestion, Ticke
 from tickets.services import ticket_create
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def empty_cache() -> Iterator[None]:
+    cache.clear()  # the page's figures are cached for a minute (private, per-helper Redis cache)
+    yield
+    cache.clear()
 
 
 def _window() -> dict[str, object]:
@@ -195,3 +204,18 @@ def test_a_lead_sees_only_her_teams_figures() -> None:
     client.force_login(make_user("lee", teams={billing: "lead"}))
     response = client.get("/analytics/")
     assert response.context["total_tickets"] == 1
+
+
+def test_figures_are_cached_per_scope_for_a_minute() -> None:
+    billing, tech = make_team("Billing"), make_team("Tech")
+    make_ticket(team=billing)
+    make_ticket(team=tech)
+    admin, lead = Client(), Client()
+    admin.force_login(make_user("root", superuser=True))
+    lead.force_login(make_user("lee", teams={billing: "lead"}))
+    assert admin.get("/analytics/").context["total_tickets"] == 2
+    assert lead.get("/analytics/").context["total_tickets"] == 1  # not the admin's cached figures
+    make_ticket(team=billing)
+    assert admin.get("/analytics/").context["total_tickets"] == 2  # cached
+    cache.clear()
+    assert admin.get("/analytics/").context["total_tickets"] == 3

@@ -3,25 +3,44 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
+from django.core.cache import cache
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
 from tickets import analytics
-from tickets.permissions import analytics_tickets, can_view_analytics
+from tickets.models import Ticket
+from tickets.permissions import analytics_tickets, can_view_analytics, is_admin, team_ids
 from tickets.views import charts
 from tickets.views.common import role_required
 
 WINDOWS = {"7": 7, "30": 30, "90": 90}
 
 
+CACHE_SECONDS = 60  # the figures take about a second on 50,000 tickets (benchmarks/bench_ui.py)
+
+
 @role_required(can_view_analytics, what="the analytics (team leads and admins)")
 def analytics_page(request: HttpRequest) -> HttpResponse:
     days = WINDOWS.get(request.GET.get("days", "30"), 30)
+    scope = (
+        "all" if is_admin(request.user) else ",".join(map(str, sorted(team_ids(request.user, role="lead"))))
+    )
+    key = f"sb:analytics:{scope}:{days}"
+    context: dict[str, Any] | None = cache.get(key)
+    if context is None:
+        context = _figures(analytics_tickets(request.user), days=days)
+        cache.set(key, context, CACHE_SECONDS)
+    return render(request, "tickets/analytics.html", context)
+
+
+def _figures(tickets: QuerySet[Ticket], *, days: int) -> dict[str, Any]:
+    """Everything the page shows; the same for everyone with the same scope (no user data in it)."""
     now = timezone.now()
     since = now - timedelta(days=days)
-    tickets = analytics_tickets(request.user)
 
     by_team = analytics.tickets_per_day(tickets=tickets, since=since, until=now, by="team")
     by_category = analytics.tickets_per_day(tickets=tickets, since=since, until=now, by="category")
@@ -31,8 +50,9 @@ def analytics_page(request: HttpRequest) -> HttpResponse:
     histogram = analytics.confidence_histogram(tickets=tickets, since=since, until=now)
     bins = [f"{index / 10:.1f}" for index in range(len(histogram))]
     drift = analytics.drift(tickets=tickets, now=now)
-    context = {
+    return {
         "days": days,
+        "computed_at": now,
         "windows": list(WINDOWS),
         "total_tickets": sum(sum(values) for values in by_team.series.values()),
         "auto_routing": analytics.auto_routing_rate(tickets=tickets, since=since, until=now),
@@ -74,4 +94,3 @@ def analytics_page(request: HttpRequest) -> HttpResponse:
             value_format=lambda value: f"{value:.0f}%",
         ),
     }
-    return render(request, "tickets/analytics.html", context)
