@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Min, Q, Sum
 from django.db.models.functions import Coalesce
@@ -128,34 +129,53 @@ class _ProcessMetrics(Collector):
 
 
 class SharedStateCollector(Collector):
-    """Gauges and counters read from PostgreSQL and the broker at scrape time."""
+    """Gauges and counters read from PostgreSQL and the broker at scrape time.
+
+    Every web pod reports the same values, so they are computed once per ``METRICS_CACHE_SECONDS``
+    and kept in the shared cache (Redis in production): N pods scraped cost one set of queries.
+    """
 
     def collect(self) -> Iterator[Metric]:
-        up = GaugeMetricFamily(
-            "switchboard_metrics_source_up",
-            "1 when the source behind a group of metrics could be read during this scrape.",
-            labels=["source"],
-        )
-        sources: list[tuple[str, Callable[[], Iterable[Metric]]]] = [
-            ("tickets", ticket_metrics),
-            ("broker", queue_metrics),
-            ("model_calls", model_call_metrics),
-            ("suggestions", suggestion_metrics),
-            ("webhooks", webhook_metrics),
-        ]
-        for name, source in sources:
-            try:
-                # A savepoint (or a short transaction): one failed query must not abort the others.
-                with transaction.atomic():
-                    families = list(source())
-            except Exception:
-                logger.warning("metrics source %s could not be read", name, exc_info=True)
-                up.add_metric([name], 0)
-                continue
-            up.add_metric([name], 1)
-            yield from families
-        yield up
+        ttl = settings.METRICS_CACHE_SECONDS
+        families: list[Metric] | None = cache.get(CACHE_KEY) if ttl > 0 else None
+        if families is None:
+            families = collect_shared_state()
+            if ttl > 0:
+                cache.set(CACHE_KEY, families, timeout=ttl)
+        yield from families
         yield info_metric()
+
+
+CACHE_KEY = "switchboard:metrics:shared-state"
+
+
+def collect_shared_state() -> list[Metric]:
+    up = GaugeMetricFamily(
+        "switchboard_metrics_source_up",
+        "1 when the source behind a group of metrics could be read during this scrape.",
+        labels=["source"],
+    )
+    sources: list[tuple[str, Callable[[], Iterable[Metric]]]] = [
+        ("tickets", ticket_metrics),
+        ("broker", queue_metrics),
+        ("model_calls", model_call_metrics),
+        ("suggestions", suggestion_metrics),
+        ("webhooks", webhook_metrics),
+    ]
+    collected: list[Metric] = []
+    for name, source in sources:
+        try:
+            # A savepoint (or a short transaction): one failed query must not abort the others.
+            with transaction.atomic():
+                families = list(source())
+        except Exception:
+            logger.warning("metrics source %s could not be read", name, exc_info=True)
+            up.add_metric([name], 0)
+            continue
+        up.add_metric([name], 1)
+        collected += families
+    collected.append(up)
+    return collected
 
 
 def info_metric() -> Metric:

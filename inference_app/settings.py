@@ -146,6 +146,7 @@ DJANGO_ENV = env.choice("DJANGO_ENV", "development", ("development", "production
 PRODUCTION = DJANGO_ENV == "production"
 LOG_FORMAT = env.choice("LOG_FORMAT", "json" if PRODUCTION else "text", ("json", "text"))
 METRICS_TOKEN = env.optional_text("METRICS_TOKEN")
+METRICS_CACHE_SECONDS = env.integer("METRICS_CACHE_SECONDS", 10, minimum=0, maximum=3600)
 HEALTH_CHECK_TIMEOUT_SECONDS = env.number("HEALTH_CHECK_TIMEOUT_SECONDS", 2.0, minimum=0.1, maximum=30)
 READYZ_REQUIRE_MODEL = env.boolean("READYZ_REQUIRE_MODEL", False)
 SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", PRODUCTION)

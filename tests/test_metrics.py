@@ -64,6 +64,12 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@pytest.fixture(autouse=True)
+def fresh_metrics(settings: Any) -> None:
+    """Each scrape computes the shared metrics anew (the cache would keep an earlier test's)."""
+    settings.METRICS_CACHE_SECONDS = 0
+
+
 @pytest.fixture
 def broker(settings: Any) -> Iterator[redis.Redis]:
     """The (private) Redis broker database, emptied before and after."""
@@ -327,3 +333,26 @@ def test_every_metric_the_alert_rules_use_is_exported(broker: redis.Redis) -> No
     used = {name for expr in expressions for name in re.findall(r"\bswitchboard_\w+", expr)}
     assert len(used) >= 8
     assert used <= exported, used - exported
+
+
+def test_shared_metrics_are_computed_once_per_cache_period(settings: Any, broker: redis.Redis) -> None:
+    """Many web pods scraped within METRICS_CACHE_SECONDS cost one set of queries (the cache is Redis)."""
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from inference_app.metrics import CACHE_KEY
+
+    assert settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    settings.METRICS_CACHE_SECONDS = 60
+    cache.delete(CACHE_KEY)
+    make_ticket(TicketStatus.RECEIVED, PipelineStage.QUEUED)
+    first = scrape()
+    make_ticket(TicketStatus.RECEIVED, PipelineStage.QUEUED)
+    with CaptureQueriesContext(connection) as queries:
+        cached = scrape()  # another pod, a moment later: from the cache, no query
+    assert len(queries) == 0
+    assert value(first, "switchboard_tickets", status="received", stage="queued") == 1
+    assert value(cached, "switchboard_tickets", status="received", stage="queued") == 1
+    cache.delete(CACHE_KEY)  # the period is over
+    assert value(scrape(), "switchboard_tickets", status="received", stage="queued") == 2
