@@ -549,6 +549,13 @@ def test_rendered_web_probes_ports_and_service(
     assert web["startupProbe"]["httpGet"]["path"] == "/healthz"
     service = objects[("Service", "web")]["spec"]
     assert service["ports"][0]["targetPort"] == "http"
+    # The ingress's host is one the app accepts, and it routes to that Service port.
+    config = objects[("ConfigMap", "switchboard-config")]["data"]
+    (rule,) = objects[("Ingress", "web")]["spec"]["rules"]
+    assert rule["host"] in config["ALLOWED_HOSTS"].split(",")
+    assert f"https://{rule['host']}" in config["CSRF_TRUSTED_ORIGINS"].split(",")
+    backend = rule["http"]["paths"][0]["backend"]["service"]
+    assert backend == {"name": "web", "port": {"name": service["ports"][0]["name"]}}
     assert (
         service["selector"].items()
         <= objects[("Deployment", "web")]["spec"]["template"]["metadata"]["labels"].items()
