@@ -281,15 +281,31 @@ def test_compose_starts_apps_after_migrations(compose: dict[str, Any]) -> None:
             assert service["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}, name
 
 
+def vllm_config(name: str) -> dict[str, Any]:
+    """One of deploy/vllm/'s --config files (helper V's): the arguments vLLM really gets."""
+    config = yaml.safe_load((DEPLOY / "vllm" / name).read_text())
+    assert isinstance(config, dict)
+    return config
+
+
+def served_names(config: dict[str, Any]) -> list[str]:
+    names = config["served-model-name"]
+    return [names] if isinstance(names, str) else list(names)
+
+
 def test_compose_vllm_has_a_gpu_and_serves_the_model_the_workers_ask_for(compose: dict[str, Any]) -> None:
     services = compose["services"]
     vllm, worker = services["vllm"], services["worker-model"]
     devices = vllm["deploy"]["resources"]["reservations"]["devices"]
     assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
-    assert arg_value(vllm["command"], "--served-model-name") == worker["environment"]["LLM_MODEL"]
+    assert vllm["command"] == ["--config", "/etc/vllm/config.yaml"]
+    mounted = next(v for v in vllm["volumes"] if v.endswith(":/etc/vllm/config.yaml:ro")).split(":")[0]
+    assert mounted.startswith("./vllm/")
+    config = vllm_config(Path(mounted).name)
+    assert worker["environment"]["LLM_MODEL"] in served_names(config)
     base_url = urlsplit(worker["environment"]["LLM_BASE_URL"])
     assert (base_url.hostname, base_url.port, base_url.path) == ("vllm", 8000, "/v1")
-    assert arg_value(vllm["command"], "--port") == "8000"
+    assert config["port"] == base_url.port
     assert worker["environment"]["LLM_BACKEND"] == "openai"
     assert services["worker-model-cpu"]["environment"]["LLM_BACKEND"] == "llamacpp"
     # The checkpoint vLLM loads is the one the export step writes, on the shared volume.
@@ -297,8 +313,20 @@ def test_compose_vllm_has_a_gpu_and_serves_the_model_the_workers_ask_for(compose
     written = Path(export["command"][-1])
     export_mount = next(v for v in export["volumes"] if v.startswith("vllm-models:")).split(":")[1]
     vllm_mount = next(v for v in vllm["volumes"] if v.startswith("vllm-models:")).split(":")[1]
-    assert Path(vllm_mount) / written.relative_to(export_mount) == Path(arg_value(vllm["command"], "--model"))
+    assert Path(vllm_mount) / written.relative_to(export_mount) == Path(config["model"])
     assert vllm["depends_on"]["vllm-export"] == {"condition": "service_completed_successfully"}
+
+
+def test_compose_can_serve_each_vllm_config(tmp_path: Path) -> None:
+    """VLLM_CONFIG picks a file in deploy/vllm/; LLM_MODEL must name what it serves."""
+    for path in sorted((DEPLOY / "vllm").glob("*.yaml")):
+        config = vllm_config(path.name)
+        values = {**COMPOSE_VALUES, "VLLM_CONFIG": path.name, "LLM_MODEL": served_names(config)[0]}
+        document = yaml.safe_load(interpolate((DEPLOY / "docker-compose.yml").read_text(), values))
+        vllm = document["services"]["vllm"]
+        assert f"./vllm/{path.name}:/etc/vllm/config.yaml:ro" in vllm["volumes"]
+        assert str(config["model"]).startswith("/models/")
+        assert document["services"]["worker-model"]["environment"]["LLM_MODEL"] in served_names(config)
 
 
 def test_compose_app_environment_is_complete_and_accepted_by_the_settings(
@@ -634,14 +662,22 @@ def test_rendered_vllm_has_a_gpu_and_serves_the_configured_model(
     assert vllm["image"].startswith("vllm/vllm-openai:v")
     assert vllm["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert vllm["resources"]["requests"]["nvidia.com/gpu"] == "1"
-    assert arg_value(vllm["args"], "--served-model-name") == config["LLM_MODEL"]
+    # Its arguments: the ConfigMap, an exact copy of deploy/vllm/'s file for the packaged model.
+    served_file = objects[("ConfigMap", "vllm-config")]["data"]["config.yaml"]
+    assert served_file == (DEPLOY / "vllm" / "smollm2-135m-instruct.yaml").read_text()
+    arguments = yaml.safe_load(served_file)
+    assert vllm["args"] == ["--config", "/etc/vllm/config.yaml"]
+    (mount,) = [m for m in vllm["volumeMounts"] if m["mountPath"] == "/etc/vllm"]
+    volumes = {volume["name"]: volume for volume in spec["volumes"]}
+    assert volumes[mount["name"]]["configMap"]["name"] == "vllm-config"
+    assert config["LLM_MODEL"] in served_names(arguments)
     base_url = urlsplit(config["LLM_BASE_URL"])
     assert base_url.hostname == "vllm" and base_url.path == "/v1"
-    assert int(arg_value(vllm["args"], "--port")) == base_url.port
+    assert arguments["port"] == base_url.port
     assert objects[("Service", "vllm")]["spec"]["ports"][0]["port"] == base_url.port
     assert vllm["readinessProbe"]["httpGet"]["path"] == "/health"
     (export,) = spec["initContainers"]
-    assert export["command"][-1] == arg_value(vllm["args"], "--model")
+    assert export["command"][-1] == arguments["model"]
     assert any(toleration["key"] == "nvidia.com/gpu" for toleration in spec["tolerations"])
 
 
