@@ -26,6 +26,7 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import redis
@@ -107,6 +108,37 @@ def run_wrk(args: argparse.Namespace, token: str, connections: int, seconds: int
     return result
 
 
+def cpu_seconds(root_pid: int) -> float:
+    """User + system CPU seconds of a process and its children (the gunicorn workers)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [root_pid]
+    for pid in list(pids):
+        children = Path(f"/proc/{pid}/task/{pid}/children")
+        if children.exists():
+            pids += [int(child) for child in children.read_text().split()]
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+def run_python_client(
+    args: argparse.Namespace, token: str, connections: int, seconds: int, run: str
+) -> dict[str, int]:
+    """benchmarks/bench_api_client.py in its own process: it waits for every answer in flight."""
+    command = [
+        sys.executable, str(Path(__file__).with_name("bench_api_client.py")), "--port", str(args.port),
+        "--token", token, "--connections", str(connections), "--seconds", str(seconds), "--run", run,
+    ]  # fmt: skip
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    result: dict[str, int] = json.loads(output.strip().splitlines()[-1])
+    return result
+
+
 def count_tickets(database: str, run: str) -> tuple[int, int]:
     """Tickets of this run, and how many distinct external ids they have (a duplicate would show)."""
     with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{database}") as conn:
@@ -157,7 +189,7 @@ def profile_child(requests: int, token: str) -> None:
     for n in range(requests):
         post(n)
     plain = time.perf_counter() - started
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(time.process_time)  # CPU time: what the web process itself costs
     profiler.enable()
     for n in range(requests):
         post(n)
@@ -166,6 +198,31 @@ def profile_child(requests: int, token: str) -> None:
     stats = pstats.Stats(profiler)
     stats.sort_stats("tottime").print_stats(30)
     stats.sort_stats("cumulative").print_stats(40)
+
+
+def summarise(client: str, result: dict[str, Any]) -> dict[str, Any]:
+    if client == "python":
+        rate = result["requests"] / result["seconds"]
+        return {
+            "requests_per_s": round(rate, 1),
+            **{
+                key: result[key]
+                for key in ("p50_ms", "p90_ms", "p99_ms", "max_ms", "accepted_201", "other_status")
+            },
+            "socket_errors": result["socket_errors"],
+            "cut_in_flight": 0,
+        }
+    seconds = result["duration_us"] / 1e6
+    return {
+        "requests_per_s": round(result["requests"] / seconds, 1),
+        **{f"{name}_ms": round(result[f"{name}_us"] / 1000, 2) for name in ("p50", "p90", "p99", "max")},
+        "accepted_201": result["created_201"],
+        "other_status": result["other_status"],
+        "socket_errors": sum(
+            result[key] for key in result if key.startswith("errors_") and key != "errors_status"
+        ),
+        "cut_in_flight": result["sent"] - result["received"],
+    }
 
 
 def main() -> None:
@@ -177,6 +234,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes.")
     parser.add_argument("--worker-class", default="gthread", choices=("sync", "gthread"))
     parser.add_argument("--threads", type=int, default=4, help="Threads per gunicorn worker (gthread).")
+    parser.add_argument(
+        "--client",
+        default="python",
+        choices=("python", "wrk"),
+        help="python: asyncio client that waits for every answer (exact counts); wrk: lighter on CPU.",
+    )
     parser.add_argument("--wrk-threads", type=int, default=1)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--database", default="sb_bench_api")
@@ -190,7 +253,7 @@ def main() -> None:
     if args.profile_child:
         profile_child(args.profile_child, args.token)
         return
-    if shutil.which("wrk") is None and not args.profile:
+    if args.client == "wrk" and shutil.which("wrk") is None and not args.profile:
         sys.exit("wrk is not installed: apt-get install wrk")
 
     env = bench_env(args)
@@ -206,33 +269,25 @@ def main() -> None:
     broker = redis.Redis.from_url(args.broker_url)
     results = []
     try:
-        run_wrk(args, token, 50, 5, f"warm{uuid.uuid4().hex[:6]}")
+        load = run_wrk if args.client == "wrk" else run_python_client
+        load(args, token, 50, 5, f"warm{uuid.uuid4().hex[:6]}")
         for connections in [int(part) for part in args.concurrency.split(",")]:
             broker.flushdb()
             run = uuid.uuid4().hex[:8]
-            result = run_wrk(args, token, connections, args.duration, run)
-            time.sleep(1.0)  # let requests cut off in flight finish on the server
+            cpu_before = cpu_seconds(server.pid)
+            result = load(args, token, connections, args.duration, run)
+            web_cpu = cpu_seconds(server.pid) - cpu_before
+            time.sleep(1.0)  # with wrk: let requests cut off in flight finish on the server
             created, distinct = count_tickets(args.database, run)
-            in_flight = result["sent"] - result["received"]
-            seconds = result["duration_us"] / 1e6
-            row = {
-                "clients": connections,
-                "requests_per_s": round(result["requests"] / seconds, 1),
-                "p50_ms": round(result["p50_us"] / 1000, 2),
-                "p90_ms": round(result["p90_us"] / 1000, 2),
-                "p99_ms": round(result["p99_us"] / 1000, 2),
-                "max_ms": round(result["max_us"] / 1000, 2),
-                "accepted_201": result["created_201"],
-                "other_status": result["other_status"],
-                "socket_errors": sum(
-                    result[key] for key in result if key.startswith("errors_") and key != "errors_status"
-                ),
-                "cut_in_flight": in_flight,
-                "tickets_created": created,
-                "duplicates": created - distinct,
-                "created_equals_accepted": created == result["created_201"] + in_flight
-                and created == distinct,
-            }
+            row = {"clients": connections, **summarise(args.client, result)}
+            row["tickets_created"], row["duplicates"] = created, created - distinct
+            row["web_cpu_ms_per_request"] = round(web_cpu * 1000 / max(1, row["accepted_201"]), 2)
+            accepted, in_flight = row["accepted_201"], row["cut_in_flight"]
+            # Every accepted request made exactly one ticket; with wrk, requests cut off when it
+            # stopped may have made one too (they are not counted as accepted).
+            row["created_equals_accepted"] = (
+                created == distinct and accepted <= created <= accepted + in_flight
+            )
             results.append(row)
             print(json.dumps(row), flush=True)
     finally:
@@ -242,7 +297,7 @@ def main() -> None:
     threads = f" ({args.threads} threads)" if args.worker_class == "gthread" else ""
     print(f"\ngunicorn {args.workers} x {args.worker_class}{threads}, {args.duration} s per run, ", end="")
     print(f"{os.cpu_count()} CPUs shared with PostgreSQL, Redis and wrk")
-    header = ("clients", "req/s", "p50 ms", "p99 ms", "201s", "created", "in flight")
+    header = ("clients", "req/s", "p50 ms", "p99 ms", "201s", "created", "in flight", "web CPU ms")
     print(" ".join(f"{name:>9}" for name in header), "ok")
     for row in results:
         keys = (

@@ -4,7 +4,7 @@ A token looks like ``sb_<43 url-safe characters>`` (256 random bits). It is show
 made; the database keeps its SHA-256 (a fast hash is right for a random secret of this size: there
 is nothing to guess) and its first characters, to recognise it in lists.
 
-Looking a token up costs one cache read (Redis) on the hot path; the database is read on a miss and
+Looking a token up costs one Redis read on the hot path; the database is read on a miss and
 ``last_used_at`` is written at most once a minute per token. Revoking drops the cached entry, so a
 revoked token stops working on the next request in every process.
 """
@@ -12,6 +12,7 @@ revoked token stops working on the next request in every process.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import time
 from collections.abc import Iterable
@@ -23,6 +24,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from tickets.api.shared_cache import shared_redis
 from tickets.models import ApiToken
 
 TOKEN_PREFIX = "sb_"  # noqa: S105 (a marker, not a secret)
@@ -87,31 +89,51 @@ def token_revoke(*, token_id: int) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
-    cache.delete(_cache_key(token.secret_sha256))
+    token_forget_cached(token)
     return token
 
 
 def token_forget_cached(token: ApiToken) -> None:
-    """Drop a token's cached entry after its scopes or limit changed (the admin calls this)."""
-    cache.delete(_cache_key(token.secret_sha256))
+    """Drop a token's cached entry (revoked, or its scopes or limit changed)."""
+    key = _cache_key(token.secret_sha256)
+    client = shared_redis()
+    if client is not None:
+        client.delete(key)
+    cache.delete(key)
+
+
+def _cached(key: str) -> Any:
+    client = shared_redis()
+    if client is None:
+        return cache.get(key)
+    raw = client.get(key)
+    return None if raw is None else json.loads(raw)
+
+
+def _remember(key: str, value: Any, seconds: int) -> None:
+    client = shared_redis()
+    if client is None:
+        cache.set(key, value, timeout=seconds)
+    else:
+        client.set(key, json.dumps(value), ex=seconds)
 
 
 def token_authenticate(*, raw: str) -> TokenInfo | None:
-    """The active token with this secret, or None. One cache read when warm."""
+    """The active token with this secret, or None. One Redis read when warm."""
     if not raw.startswith(TOKEN_PREFIX) or len(raw) > 100:
         return None
     digest = token_sha256(raw)
     key = _cache_key(digest)
-    cached = cache.get(key)
+    cached = _cached(key)
     if cached is None:
         row = (
             ApiToken.objects.filter(secret_sha256=digest, revoked_at__isnull=True)
             .values("id", "name", "scopes", "rate_limit_per_minute")
             .first()
         )
-        cached = _MISSING if row is None else row
+        cached = _MISSING if row is None else dict(row)
         # A miss is cached briefly, so a flood of bad tokens does not reach the database.
-        cache.set(key, cached, timeout=_CACHE_SECONDS if row else 10)
+        _remember(key, cached, _CACHE_SECONDS if row else 10)
     if cached == _MISSING:
         return None
     info = TokenInfo(
@@ -125,10 +147,17 @@ def token_authenticate(*, raw: str) -> TokenInfo | None:
 
 
 def _touch(token_id: int) -> None:
-    """Record use, at most once a minute per token (a cache ``add`` elects the writer)."""
+    """Record use, at most once a minute per token (an atomic add elects the one writer)."""
     now = time.monotonic()
     if now - _touched_at.get(token_id, -_TOUCH_EVERY_SECONDS) < _TOUCH_EVERY_SECONDS:
         return
     _touched_at[token_id] = now
-    if cache.add(f"apitoken-used:{token_id}", 1, timeout=_TOUCH_EVERY_SECONDS):
+    key = f"apitoken-used:{token_id}"
+    client = shared_redis()
+    elected = (
+        cache.add(key, 1, timeout=_TOUCH_EVERY_SECONDS)
+        if client is None
+        else bool(client.set(key, 1, nx=True, ex=_TOUCH_EVERY_SECONDS))
+    )
+    if elected:
         ApiToken.objects.filter(pk=token_id).update(last_used_at=timezone.now())

@@ -1,6 +1,6 @@
 """Per-client rate limits in the shared cache (Redis), so every web process counts together.
 
-A fixed one-minute window per client: one ``INCR`` per request (plus one ``ADD`` when a window
+A fixed one-minute window per client: one ``INCR`` per request (plus an ``EXPIRE`` when a window
 opens). Over the limit the answer is 429 with ``Retry-After``: the seconds left in the window.
 """
 
@@ -14,12 +14,20 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from tickets.api.authentication import Principal
+from tickets.api.shared_cache import shared_redis
 
 WINDOW_SECONDS = 60
 _clock = time.time  # tests pin it
 
 
 def _hit(key: str) -> int:
+    """Count one request in this window; the first of a window sets the counter's expiry."""
+    client = shared_redis()
+    if client is not None:
+        count = int(client.incr(key))
+        if count == 1:
+            client.expire(key, WINDOW_SECONDS + 5)
+        return count
     try:
         return int(cache.incr(key))
     except ValueError:  # no counter yet in this window
