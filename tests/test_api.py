@@ -21,6 +21,7 @@ from tickets.models import (
     Suggestion,
     Ticket,
     WebhookDelivery,
+    WebhookEndpoint,
 )
 from tickets.tokens import token_create
 from tickets.webhooks import webhook_endpoint_create
@@ -567,3 +568,38 @@ def test_concurrent_retries_with_one_key_make_one_ticket() -> None:
         unkeyed = list(pool.map(lambda _: post({**NEW_TICKET, "external_id": "RACE-2"}, None), range(8)))
     assert sorted(code for code, _ in unkeyed) == [201] + [409] * 7
     assert Ticket.objects.filter(external_id__startswith="RACE-").count() == 2
+
+
+def test_admins_make_a_token_in_the_django_admin_and_see_its_secret_once(world: World) -> None:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(world.admin)
+    response = client.post(
+        "/admin/tickets/apitoken/add/",
+        {"name": "jira", "scopes": ["read", "write"], "rate_limit_per_minute": ""},
+        follow=True,
+    )
+    assert response.status_code == 200
+    shown = [str(message) for message in response.context["messages"]]
+    secret = next(word for text in shown for word in text.split() if word.startswith("sb_"))
+    token = ApiToken.objects.get(name="jira")
+    assert token.scopes == ["read", "write"] and token.created_by == world.admin
+    assert token.secret_sha256 == hashlib.sha256(secret.encode()).hexdigest()
+    assert bearer(secret).get("/api/v1/tickets").status_code == 200
+    page = client.get(f"/admin/tickets/apitoken/{token.pk}/change/").content.decode()
+    assert secret not in page
+    client.post(
+        "/admin/tickets/apitoken/",
+        {"action": "revoke", "_selected_action": [token.pk]},
+        follow=True,
+    )
+    assert bearer(secret).get("/api/v1/tickets").status_code == 401
+    hooks = client.post(
+        "/admin/tickets/webhookendpoint/add/",
+        {"name": "jira-hook", "url": "https://jira.example.com/hook", "events": ["ticket.routed"],
+         "is_active": "on", "secret": "whsec_admin_chosen"},
+        follow=True,
+    )  # fmt: skip
+    assert hooks.status_code == 200
+    assert WebhookEndpoint.objects.get(name="jira-hook").events == ["ticket.routed"]
