@@ -212,7 +212,9 @@ def run_model(ticket_id: int) -> None:
     if len(needing_model) > 1:
         keep = next((t for t in needing_model if t.pk == ticket_id), needing_model[0])
         handed_back = [t.pk for t in needing_model if t is not keep]
-        Ticket.objects.filter(pk__in=handed_back, stage_started_at=token).update(stage_started_at=None)
+        Ticket.objects.filter(pk__in=handed_back, stage_started_at=token).update(
+            stage_started_at=None, pipeline_attempts=F("pipeline_attempts") - 1
+        )
         for other in handed_back:
             enqueue_stage(PipelineStage.MODEL, other)
         tickets = [t for t in tickets if t.pk not in handed_back]
