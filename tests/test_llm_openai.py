@@ -7,6 +7,7 @@ against the real vLLM server is in tests/test_llm_vllm.py.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -237,6 +238,25 @@ def test_missing_usage_counts_zero_tokens(server: ScriptedServer) -> None:
     server.script(reply)
     result = call(make_backend(server))
     assert (result.prompt_tokens, result.completion_tokens) == (0, 0)  # type: ignore[attr-defined]
+
+
+def test_a_forked_worker_opens_its_own_connections(server: ScriptedServer) -> None:
+    server.script(completion(ANSWER), completion(ANSWER), completion(ANSWER))
+    backend = make_backend(server)
+    call(backend)  # the parent now holds a pooled keep-alive connection
+    parent_client = backend._http()
+    pid = os.fork()
+    if pid == 0:  # a Celery prefork child: must not write into the parent's socket
+        try:
+            ok = backend._http() is not parent_client and call(backend).content == ANSWER  # type: ignore[attr-defined]
+        except BaseException:
+            ok = False
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert call(backend).content == ANSWER  # type: ignore[attr-defined]
+    assert backend._http() is parent_client
+    assert len(server.received) == 3
 
 
 def test_bad_constructor_arguments_are_refused() -> None:

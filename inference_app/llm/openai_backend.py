@@ -13,8 +13,10 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import os
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -56,7 +58,7 @@ class OpenAIBackend:
         *,
         base_url: str,
         model: str,
-        api_key: str = "",
+        api_key: str | None = "",
         timeout: float = 30.0,
         max_retries: int = 2,
         breaker: CircuitBreaker | None = None,
@@ -75,17 +77,33 @@ class OpenAIBackend:
         self.backoff_cap = backoff_cap
         self.retry_after_cap = retry_after_cap
         self._sleep = sleep
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         # Connecting to a live server on the network takes milliseconds: don't wait the whole read
         # timeout for one that is gone.
-        self._client = httpx.Client(
-            base_url=self.base_url,
-            headers=headers,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-        )
+        self._timeout = httpx.Timeout(timeout, connect=min(timeout, 5.0))
+        self._client_lock = threading.Lock()
+        self._client_pid = 0
+        self._client: httpx.Client | None = None
 
     def close(self) -> None:
-        self._client.close()
+        with self._client_lock:
+            if self._client is not None and self._client_pid == os.getpid():
+                self._client.close()
+            self._client = None
+
+    def _http(self) -> httpx.Client:
+        """This process's HTTP client (thread-safe, pooled). A forked worker (Celery prefork) makes its
+        own instead of sharing the parent's open connections."""
+        client = self._client
+        if client is not None and self._client_pid == os.getpid():
+            return client
+        with self._client_lock:
+            if self._client is None or self._client_pid != os.getpid():
+                self._client = httpx.Client(
+                    base_url=self.base_url, headers=self._headers, timeout=self._timeout
+                )
+                self._client_pid = os.getpid()
+            return self._client
 
     def chat_json(
         self,
@@ -125,7 +143,7 @@ class OpenAIBackend:
         """One POST, reported to the breaker. Returns (the response, "", None) when the server dealt
         with the request, else (None, why it failed transiently, the server's Retry-After or None)."""
         try:
-            response = self._client.post("/chat/completions", json=payload)
+            response = self._http().post("/chat/completions", json=payload)
         except TRANSIENT_ERRORS as exc:
             self.breaker.record_failure()
             return None, f"{type(exc).__name__}: {exc or 'no detail'}", None
