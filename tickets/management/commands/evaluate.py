@@ -1,0 +1,259 @@
+"""``python manage.py evaluate --history H --test T --output DIR``: accuracy, calibration, cost and speed
+of Switchboard's decisions on a company's own history, before anyone trusts them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from tickets.evaluation.data import EvaluationInputError, read_rows
+from tickets.evaluation.report import mode_report, write_reports
+from tickets.evaluation.runner import MODES, ModelAccess, Runner, iter_modes
+from tickets.evaluation.workspace import build_workspace, file_digest, prepare_directory
+from tickets.importer import FORMATS, ColumnMap
+from tickets.management.commands.import_tickets import read_team_map
+
+
+def _advance(bar: tqdm[Any]) -> Callable[[int], None]:
+    def advance(count: int) -> None:
+        bar.update(count)
+
+    return advance
+
+
+class Command(BaseCommand):
+    help = (
+        "Replay TEST tickets through the pipeline's steps against a workspace built from HISTORY only "
+        "(never the live data) and write report.json and report.html to DIR. Re-running resumes."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--history", type=Path, required=True, help="Resolved, labelled history.")
+        parser.add_argument("--test", type=Path, required=True, help="Labelled tickets to evaluate on.")
+        parser.add_argument("--output", type=Path, required=True, help="Folder for the reports (and resume).")
+        parser.add_argument("--format", choices=FORMATS, help="Default: from each file's extension.")
+        parser.add_argument("--text-column", help="One column with the whole ticket text.")
+        parser.add_argument("--subject-column")
+        parser.add_argument("--body-column")
+        parser.add_argument("--category-column", "--label-column", dest="category_column")
+        parser.add_argument("--team-column")
+        parser.add_argument("--priority-column")
+        parser.add_argument("--resolution-column")
+        parser.add_argument("--team-map", type=Path, help="JSON object or CSV mapping category -> team.")
+        parser.add_argument(
+            "--modes",
+            default="retrieval,model,combined",
+            help=f"Comma-separated subset of {','.join(MODES)} (default: all).",
+        )
+        parser.add_argument("--limit", type=int, help="Evaluate only the first N test rows.")
+        parser.add_argument("--history-limit", type=int, help="Use only the first N history rows.")
+        parser.add_argument(
+            "--processes",
+            type=int,
+            default=1,
+            help="Embed the history in this many processes (one thread each).",
+        )
+        parser.add_argument("--backend", choices=("llamacpp", "openai"), help="Default: LLM_BACKEND.")
+        parser.add_argument("--llm-base-url", help="Default: LLM_BASE_URL.")
+        parser.add_argument("--llm-model", help="Default: LLM_MODEL.")
+        parser.add_argument(
+            "--samples", type=int, default=1, help="Model answers per ticket (majority vote)."
+        )
+        parser.add_argument(
+            "--calibration-size",
+            type=int,
+            default=100,
+            help="History tickets the model is asked about, to learn what its choice is worth (combined).",
+        )
+        parser.add_argument(
+            "--model-weight",
+            type=float,
+            help="Use this weight for the model's choice instead of learning it.",
+        )
+        parser.add_argument(
+            "--company", default="the company", help="The company's name, as the prompt says it."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        started = time.monotonic()
+        modes = [mode.strip() for mode in options["modes"].split(",") if mode.strip()]
+        unknown = sorted(set(modes) - set(MODES))
+        if unknown or not modes:
+            raise CommandError(
+                f"unknown mode(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(MODES)}"
+            )
+        try:
+            columns = ColumnMap(
+                text=options["text_column"],
+                subject=options["subject_column"],
+                body=options["body_column"],
+                category=options["category_column"],
+                team=options["team_column"],
+                priority=options["priority_column"],
+                resolution=options["resolution_column"],
+            )
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        team_map = read_team_map(options["team_map"]) if options["team_map"] else {}
+        output: Path = options["output"]
+        try:
+            history = read_rows(
+                options["history"],
+                columns=columns,
+                team_map=team_map,
+                file_format=options["format"],
+                limit=options["history_limit"],
+            )
+            tests = read_rows(
+                options["test"],
+                columns=columns,
+                team_map=team_map,
+                file_format=options["format"],
+                limit=options["limit"],
+            )
+        except EvaluationInputError as exc:
+            raise CommandError(str(exc)) from None
+        if not history.tickets:
+            raise CommandError(f"{options['history']}: no usable labelled rows")
+        if not tests.tickets:
+            raise CommandError(f"{options['test']}: no usable labelled rows")
+        self.stdout.write(
+            f"history: {len(history.tickets)} tickets ({len(history.skipped)} rows skipped); "
+            f"test: {len(tests.tickets)} tickets ({len(tests.skipped)} rows skipped)"
+        )
+
+        from retrieval.embeddings import get_embedder
+        from retrieval.label_model import FitOptions
+
+        embedder = get_embedder(settings.EMBEDDING_MODEL, threads=settings.SWITCHBOARD_THREADS)
+        fit_options = FitOptions()
+        fingerprint = {
+            "history": file_digest(options["history"]),
+            "test": file_digest(options["test"]),
+            "columns": repr(columns),
+            "team_map": team_map,
+            "history_limit": options["history_limit"],
+            "embedding_model": embedder.name,
+            "fit_options": repr(fit_options),
+        }
+        output.mkdir(parents=True, exist_ok=True)
+        directory, resumed = prepare_directory(output, fingerprint)
+        if resumed:
+            self.stdout.write(f"resuming the run in {output}")
+        with tqdm(
+            total=len(history.tickets), desc="embedding history", unit=" tickets", disable=None
+        ) as embed_bar:
+            fit_bar: tqdm[Any] | None = None
+
+            def fit_progress(step: str, done: int, total: int) -> None:
+                nonlocal fit_bar
+                if fit_bar is None:
+                    fit_bar = tqdm(total=total, desc="fitting the label model", unit=" steps", disable=None)
+                fit_bar.set_postfix_str(step)
+                fit_bar.update(done - fit_bar.n)
+
+            workspace = build_workspace(
+                directory,
+                history.tickets,
+                embedder=embedder,
+                team_map=team_map,
+                processes=max(1, options["processes"]),
+                threads=settings.SWITCHBOARD_THREADS,
+                options=fit_options,
+                embed_progress=_advance(embed_bar),
+                fit_progress=fit_progress,
+            )
+            if fit_bar is not None:
+                fit_bar.close()
+        model = self._model_access(options) if {"model", "combined"} & set(modes) else None
+        runner = Runner(workspace, model=model)
+        calibration: dict[str, Any] = {}
+        if "combined" in modes and model is not None:
+            if options["model_weight"] is not None:
+                runner.policy = type(runner.policy)(
+                    consult_below=runner.policy.consult_below,
+                    model_weight=options["model_weight"],
+                    min_neighbours=runner.policy.min_neighbours,
+                )
+                calibration = {"model_weight": options["model_weight"], "learned": False}
+            else:
+                with tqdm(
+                    total=options["calibration_size"], desc="weighing the model on history", disable=None
+                ) as bar:
+                    calibration = runner.calibrate_model_weight(
+                        options["calibration_size"], progress=_advance(bar)
+                    )
+        reports: dict[str, Any] = {}
+        for mode in iter_modes(modes):
+            with tqdm(total=len(tests.tickets), desc=f"{mode} mode", unit=" tickets", disable=None) as bar:
+                rows = runner.run(mode, tests.tickets, output, progress=_advance(bar))
+            reports[mode] = mode_report(rows)
+        headline_mode = next(m for m in ("combined", "retrieval", "model") if m in reports)
+        headline = reports[headline_mode]
+        label_model = workspace.label_model
+        report = {
+            "modes": reports,
+            "headline_mode": headline_mode,
+            "run": {
+                "history": str(options["history"]),
+                "test": str(options["test"]),
+                "history_tickets": len(history.tickets),
+                "test_tickets": len(tests.tickets),
+                "categories": len(workspace.categories),
+                "embedding_model": embedder.name,
+                "backend": getattr(model.backend, "name", None) if model else None,
+                "llm_model": getattr(model.backend, "model", None) if model else None,
+                "policy": {
+                    "consult_below": runner.policy.consult_below,
+                    "model_weight": runner.policy.model_weight,
+                },
+                "model_calibration": calibration,
+                "label_model_history_stats": (
+                    {k: v for k, v in label_model.stats.items() if k != "class_counts"}
+                    if label_model
+                    else None
+                ),
+                "timings_s": {**workspace.timings, "total_this_run": round(time.monotonic() - started, 1)},
+            },
+        }
+        write_reports(output, report)
+        self.stdout.write(f"reports written to {output / 'report.json'} and {output / 'report.html'}")
+        self.stdout.write(
+            f"accuracy={headline['accuracy']:.4f} macro_f1={headline['macro_f1']:.4f} "
+            f"coverage_at_precision_95={headline['coverage_at_precision_95']:.4f}"
+        )
+
+    def _model_access(self, options: dict[str, Any]) -> ModelAccess:
+        from inference_app.llm.backends import get_backend, pricing
+
+        backend_name = options["backend"]
+        if backend_name == "openai" or (
+            backend_name is None and (options["llm_base_url"] or options["llm_model"])
+        ):
+            from inference_app.llm.openai_backend import OpenAIBackend
+
+            base_url = options["llm_base_url"] or settings.LLM_BASE_URL
+            if not base_url:
+                raise CommandError("--backend openai needs --llm-base-url (or LLM_BASE_URL)")
+            backend: Any = OpenAIBackend(
+                base_url=base_url,
+                model=options["llm_model"] or settings.LLM_MODEL,
+                api_key=settings.LLM_API_KEY or "",
+                timeout=settings.LLM_TIMEOUT_SECONDS,
+                max_retries=settings.LLM_MAX_RETRIES,
+            )
+        elif backend_name == "llamacpp":
+            from inference_app.llm.llamacpp_backend import LlamaCppBackend
+
+            backend = LlamaCppBackend()
+        else:
+            backend = get_backend()
+        return ModelAccess(
+            backend=backend, pricing=pricing(), company=options["company"], samples=max(1, options["samples"])
+        )
