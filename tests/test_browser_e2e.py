@@ -182,6 +182,9 @@ def browser_page(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         try:
             yield page
         finally:
+            # ORM calls made while Playwright's loop runs get their own connections: close them here,
+            # in the same context, or the test database cannot be dropped.
+            connections.close_all()
             context.close()
             browser.close()
 
