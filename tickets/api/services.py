@@ -108,9 +108,8 @@ def api_ticket_create(
     refused (422), so a client bug cannot silently drop a ticket.
     """
     if idempotency_key is None:
-        try:
-            with transaction.atomic():
-                return Created(_create(data, actor=actor), replayed=False)
+        try:  # ticket_create is one transaction of its own
+            return Created(_create(data, actor=actor), replayed=False)
         except IntegrityError:
             if data.get("external_id"):
                 raise _duplicate_external_id(data["external_id"]) from None
