@@ -381,7 +381,8 @@ def _as_matrix(embeddings: np.ndarray, rows: int) -> np.ndarray:
 def _expand_log_proba(model: Any, features: Any, n_labels: int) -> np.ndarray:
     """``predict_log_proba`` with a column per label, also for labels absent from a fold."""
     out = np.full((features.shape[0], n_labels), _LOG_FLOOR)
-    out[:, model.classes_] = np.maximum(model.predict_log_proba(features), _LOG_FLOOR)
+    with np.errstate(divide="ignore"):  # a probability of exactly 0 is floored below
+        out[:, model.classes_] = np.maximum(model.predict_log_proba(features), _LOG_FLOOR)
     return out
 
 

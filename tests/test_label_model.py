@@ -1,0 +1,142 @@
+"""The label model with real scikit-learn: accuracy, calibration, persistence and its refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retrieval.errors import IndexCorrupt
+from retrieval.label_model import (
+    FitOptions,
+    LabelModel,
+    LabelModelStale,
+    calibration_error,
+    fit_label_model,
+    threshold_for_precision,
+)
+
+# A company's own taxonomy: any strings, including non-ASCII ones.
+TOPICS = {
+    "Facturación / Billing": ["invoice", "refund", "charged", "payment", "receipt", "vat"],
+    "Zugang": ["password", "login", "locked", "account", "reset", "mfa"],
+    "Hardware": ["laptop", "screen", "keyboard", "printer", "dock", "battery"],
+    "Shipping": ["parcel", "delivery", "courier", "tracking", "address", "package"],
+}
+FILLER = ["please", "help", "today", "urgent", "thanks", "hello", "issue", "problem", "again", "team"]
+OPTIONS = FitOptions(folds=3, neighbours=5)
+
+
+def make_tickets(n: int, *, noise: float, seed: int) -> tuple[list[str], np.ndarray, list[str]]:
+    """Texts mixing topic words with filler (and, with ``noise``, another topic's words), and embeddings:
+    the topic's centroid plus noise, so both signals carry the label imperfectly."""
+    rng = np.random.default_rng(seed)
+    labels = sorted(TOPICS)
+    centroids = np.random.default_rng(99).normal(size=(len(labels), 32))
+    texts, vectors, truth = [], [], []
+    for _ in range(n):
+        k = int(rng.integers(len(labels)))
+        shown = int(rng.integers(len(labels))) if rng.random() < noise else k
+        words = list(rng.choice(TOPICS[labels[shown]], size=2)) + list(rng.choice(FILLER, size=4))
+        rng.shuffle(words)
+        texts.append(" ".join(words))
+        vector = centroids[k] + rng.normal(scale=2.2, size=32)
+        vectors.append(vector / np.linalg.norm(vector))
+        truth.append(labels[k])
+    return texts, np.asarray(vectors, dtype=np.float32), truth
+
+
+@pytest.fixture(scope="module")
+def fitted() -> LabelModel:
+    texts, vectors, labels = make_tickets(600, noise=0.3, seed=1)
+    steps: list[tuple[str, int, int]] = []
+    model = fit_label_model(
+        texts=texts,
+        embeddings=vectors,
+        labels=labels,
+        embedding_model="fake-32",
+        options=OPTIONS,
+        progress=lambda step, done, total: steps.append((step, done, total)),
+    )
+    assert steps and steps[-1][1] == steps[-1][2], "progress ends at its total"
+    return model
+
+
+def test_learns_and_its_confidence_means_what_it_says(fitted: LabelModel) -> None:
+    texts, vectors, labels = make_tickets(800, noise=0.3, seed=2)
+    proba = fitted.predict_proba(texts=texts, embeddings=vectors)
+    assert proba.shape == (800, 4)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
+    predicted = np.asarray(fitted.labels)[proba.argmax(axis=1)]
+    correct = predicted == np.asarray(labels)
+    accuracy = correct.mean()
+    # Each signal alone is weaker than the stack: the text lies 30% of the time, the vectors are noisy.
+    assert 0.75 < accuracy < 1.0
+    assert fitted.stats["oof_accuracy"] > max(
+        fitted.stats["oof_accuracy_semantic"], fitted.stats["oof_accuracy_lexical"]
+    )
+    confidence = proba.max(axis=1)
+    assert abs(confidence.mean() - accuracy) < 0.05, "average confidence matches accuracy"
+    assert calibration_error(confidence, correct) < 0.06
+    # Confident decisions are more often right than unsure ones.
+    assert correct[confidence >= 0.9].mean() > correct[confidence < 0.6].mean() + 0.2
+
+
+def test_predict_maps_labels_and_checks_shapes(fitted: LabelModel) -> None:
+    texts, vectors, _ = make_tickets(3, noise=0.0, seed=3)
+    rows = fitted.predict(texts=texts, embeddings=vectors)
+    assert [set(row) for row in rows] == [set(TOPICS)] * 3
+    assert fitted.predict_proba(texts=[], embeddings=np.zeros((0, 32), np.float32)).shape == (0, 4)
+    with pytest.raises(ValueError, match="dimensions"):
+        fitted.predict_proba(texts=texts, embeddings=np.zeros((3, 8), np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        fitted.predict_proba(texts=texts, embeddings=vectors[:2])
+
+
+def test_save_load_roundtrip_and_refusals(fitted: LabelModel, tmp_path: Path) -> None:
+    path = tmp_path / "label_model.bin"
+    fitted.save(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["label_model.bin"], "no temporary file left"
+    loaded = LabelModel.load(path, embedding_model="fake-32", labels=list(TOPICS))
+    texts, vectors, _ = make_tickets(20, noise=0.2, seed=4)
+    np.testing.assert_allclose(
+        loaded.predict_proba(texts=texts, embeddings=vectors),
+        fitted.predict_proba(texts=texts, embeddings=vectors),
+    )
+    assert loaded.labels == fitted.labels and loaded.stats["n_train"] == 600
+    with pytest.raises(LabelModelStale, match=r"fake-32.*other-model"):
+        LabelModel.load(path, embedding_model="other-model")
+    with pytest.raises(LabelModelStale, match="label set differs"):
+        LabelModel.load(path, embedding_model="fake-32", labels=[*TOPICS, "New team"])
+    damaged = bytearray(path.read_bytes())
+    damaged[-10] ^= 0xFF
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(IndexCorrupt):
+        LabelModel.load(path, embedding_model="fake-32")
+
+
+def test_two_classes_and_rare_labels_fit_one_class_does_not() -> None:
+    texts, vectors, labels = make_tickets(120, noise=0.0, seed=5)
+    two = [label if label == "Hardware" else "Other" for label in labels]
+    two[0] = "Rare"  # one example: not in every fold
+    model = fit_label_model(texts=texts, embeddings=vectors, labels=two, embedding_model="m", options=OPTIONS)
+    assert set(model.labels) == {"Hardware", "Other", "Rare"}
+    assert model.predict_proba(texts=texts[:5], embeddings=vectors[:5]).shape == (5, 3)
+    with pytest.raises(ValueError, match="at least 2 distinct labels"):
+        fit_label_model(texts=texts, embeddings=vectors, labels=["x"] * 120, embedding_model="m")
+    with pytest.raises(ValueError, match="labels"):
+        fit_label_model(texts=texts, embeddings=vectors, labels=labels[:-1], embedding_model="m")
+
+
+def test_calibration_measures() -> None:
+    # Perfectly calibrated bins have no error; overconfidence shows up.
+    confidence = np.array([0.9] * 10 + [0.6] * 10)
+    correct = np.array([True] * 9 + [False] + [True] * 6 + [False] * 4)
+    assert calibration_error(confidence, correct) == pytest.approx(0.0)
+    assert calibration_error(np.full(10, 0.99), np.array([True] * 5 + [False] * 5)) == pytest.approx(0.49)
+    threshold, coverage = threshold_for_precision(confidence, correct, 0.9)
+    assert threshold == pytest.approx(0.9) and coverage == pytest.approx(0.5)
+    assert threshold_for_precision(confidence, correct, 0.99) == (None, 0.0)
+    threshold, coverage = threshold_for_precision(confidence, correct, 0.75)
+    assert threshold == pytest.approx(0.6) and coverage == 1.0
