@@ -127,7 +127,7 @@ def _observations(model_accuracy: float, seed: int) -> list[tuple[dict[str, floa
     """Unsure classifier outputs (right 55% of the time) and a model right ``model_accuracy`` of the time."""
     rng = random.Random(seed)
     labels = ["A", "B", "C", "D"]
-    rows = []
+    rows: list[tuple[dict[str, float], str | None, str]] = []
     for _ in range(300):
         truth = rng.choice(labels)
         top = truth if rng.random() < 0.55 else rng.choice([x for x in labels if x != truth])
