@@ -9,6 +9,7 @@ import pytest
 import redis
 from django.conf import settings
 from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from tests.ui_factories import make_category, make_team, make_ticket
@@ -30,7 +31,7 @@ def test_the_form_renders_with_its_fields_and_a_csrf_token(client: Client) -> No
     page = client.get("/submit/")
     assert page.status_code == 200
     html = page.content.decode()
-    for name in ("subject", "body", "email", "category_hint", "csrfmiddlewaretoken"):
+    for name in ("subject", "body", "email", "category_hint", "attachments", "csrfmiddlewaretoken"):
         assert f'name="{name}"' in html
     assert client.get("/").url == "/submit/"  # type: ignore[attr-defined]
 
@@ -154,3 +155,32 @@ def test_ticket_text_is_escaped_on_the_status_page(client: Client) -> None:
     page = client.get(f"/status/{ticket.status_token}/").content.decode()
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_attachment_names_and_sizes_are_kept_not_their_content(client: Client) -> None:
+    files = [
+        SimpleUploadedFile("screenshot.png", b"\x89PNG" + b"0" * 1000, content_type="image/png"),
+        SimpleUploadedFile("<b>log.txt", b"error 42", content_type="text/plain"),
+    ]
+    assert client.post("/submit/", {**GOOD, "attachments": files}).status_code == 302
+    event = AuditEvent.objects.get(action="ticket.attachments")
+    assert event.details == {
+        "attachments": [
+            {"name": "screenshot.png", "bytes": 1004, "content_type": "image/png"},
+            {"name": "<b>log.txt", "bytes": 8, "content_type": "text/plain"},
+        ]
+    }
+    assert "error 42" not in str(event.details)
+
+
+def test_too_many_or_too_large_attachments_are_refused(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    many = [SimpleUploadedFile(f"f{n}.txt", b"x") for n in range(6)]
+    response = client.post("/submit/", {**GOOD, "attachments": many})
+    assert response.status_code == 422 and "At most 5 files." in response.content.decode()
+    monkeypatch.setattr("tickets.forms.MAX_ATTACHMENT_BYTES", 1024)
+    big = SimpleUploadedFile("big.bin", b"x" * 2048)
+    response = client.post("/submit/", {**GOOD, "attachments": [big]})
+    assert response.status_code == 422 and "big.bin is larger than" in response.content.decode()
+    assert not Ticket.objects.exists()

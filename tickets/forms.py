@@ -10,6 +10,31 @@ from tickets.actions import MAX_REASON_CHARS, MAX_TEXT_CHARS
 from tickets.models import Category, Priority, Team, TicketStatus
 from tickets.services import MAX_BODY_CHARS, MAX_SUBJECT_CHARS
 
+MAX_ATTACHMENTS = 5
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class AttachmentsField(forms.FileField):
+    """Several files; only their names, sizes and types are kept (in the audit trail), not the content."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(**kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list[Any]:
+        files = [file for file in (data if isinstance(data, list | tuple) else [data]) if file]
+        if len(files) > MAX_ATTACHMENTS:
+            raise forms.ValidationError(f"At most {MAX_ATTACHMENTS} files.")
+        for file in files:
+            super().clean(file, initial)
+            if file.size > MAX_ATTACHMENT_BYTES:
+                raise forms.ValidationError(f"{file.name} is larger than {MAX_ATTACHMENT_BYTES // 2**20} MB.")
+        return files
+
 
 class SubmitTicketForm(forms.Form):
     subject = forms.CharField(
@@ -30,6 +55,12 @@ class SubmitTicketForm(forms.Form):
         required=False,
         empty_label="I'm not sure",
         help_text="A hint only: the ticket is routed by what it says.",
+    )
+    attachments = AttachmentsField(
+        label="Attachments (optional)",
+        required=False,
+        help_text=f"Up to {MAX_ATTACHMENTS} files of at most {MAX_ATTACHMENT_BYTES // 2**20} MB; "
+        "we note their names and sizes with your ticket.",
     )
 
 

@@ -32,6 +32,19 @@ def _submit(form: SubmitTicketForm) -> Ticket:
             channel=Channel.WEB,
             actor_type=AuditEvent.ActorType.REQUESTER,
         )
+        attachments = [
+            {"name": file.name[:200], "bytes": file.size, "content_type": (file.content_type or "")[:100]}
+            for file in data.get("attachments") or []
+        ]
+        if attachments:
+            record_event(
+                ticket_id=ticket.pk,
+                stage=AuditEvent.Stage.INTAKE,
+                action="ticket.attachments",
+                actor_type=AuditEvent.ActorType.REQUESTER,
+                actor=data["email"],
+                details={"attachments": attachments},
+            )
         hint = data.get("category_hint")
         if hint is not None:
             record_event(
@@ -68,7 +81,7 @@ def submit_ticket(request: HttpRequest) -> HttpResponse:
         )
         response["Retry-After"] = str(decision.retry_after_seconds)
         return response
-    form = SubmitTicketForm(request.POST)
+    form = SubmitTicketForm(request.POST, request.FILES)
     if form.is_valid():
         try:
             ticket = _submit(form)
