@@ -308,6 +308,7 @@ def main() -> None:
             "accepted_201",
             "tickets_created",
             "cut_in_flight",
+            "web_cpu_ms_per_request",
         )
         print(" ".join(f"{row[key]:>9}" for key in keys), "yes" if row["created_equals_accepted"] else "NO")
 
