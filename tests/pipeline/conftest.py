@@ -22,6 +22,8 @@ HISTORY: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
             ("Refund please", "You took the money twice from my credit card for one order."),
             ("Duplicate charge", "There are two identical charges on my bank statement from you."),
             ("Money back", "I cancelled within the trial but was still charged, I want a refund."),
+            ("Refund status", "When will I get my money back for the cancelled order?"),
+            ("Charged after cancel", "You charged my card after I cancelled, please reimburse me."),
         ],
     ),
     "VPN": (
@@ -33,6 +35,8 @@ HISTORY: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
             ("VPN token", "My VPN token is rejected although I typed it right."),
             ("Remote access broken", "I can't reach the office network over the VPN from my laptop."),
             ("VPN slow", "The VPN connection drops every time I join a video call."),
+            ("No tunnel", "Remote VPN access fails with a handshake error on my laptop."),
+            ("VPN certificate", "The VPN client complains about an expired certificate and won't connect."),
         ],
     ),
     "Password reset": (
@@ -44,6 +48,8 @@ HISTORY: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
             ("Login fails", "I can't log in, it says my password is wrong but I just changed it."),
             ("Account locked", "My account got locked, I need to sign in for a deadline today."),
             ("Forgot password", "How do I reset the password of my user account?"),
+            ("Password expired", "My password expired and the change password page shows an error."),
+            ("Cannot sign in", "Sign in keeps failing with invalid credentials after the reset."),
         ],
     ),
 }
@@ -51,7 +57,7 @@ HISTORY: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
 
 @pytest.fixture
 def company(db: Any, knowledge_dir: Path) -> Iterator[dict[str, Category]]:
-    """Three teams, three categories, and fifteen resolved tickets indexed in the knowledge base."""
+    """Three teams, three categories, and 21 resolved tickets indexed in the knowledge base."""
     categories: dict[str, Category] = {}
     for name, (team_name, resolution, examples) in HISTORY.items():
         team, _ = Team.objects.get_or_create(name=team_name, defaults={"auto_route_threshold": 0.5})

@@ -244,3 +244,20 @@ def test_of_several_tickets_needing_the_model_each_is_decided_once(
         assert ticket.stage == PipelineStage.DONE, ticket.stage
         assert ModelCall.objects.filter(ticket=ticket).count() == 1
         assert Suggestion.objects.filter(ticket=ticket).count() == 1
+
+
+@override_settings(PIPELINE_USE_MODEL="auto", LLM_BACKEND="llamacpp")
+def test_with_a_trained_label_model_decisions_rest_on_calibrated_probabilities(
+    company: dict[str, Category], django_capture_on_commit_callbacks: Any
+) -> None:
+    from retrieval.label_services import train_label_model
+
+    backends.get_backend.cache_clear()
+    assert train_label_model().trained
+    ticket = _submit(django_capture_on_commit_callbacks, **VPN_TROUBLE)
+    probs = ticket.audit_events.get(action="retrieval.done").details["label_probs"]
+    assert max(probs, key=probs.get) == "VPN" and 0 < sum(probs.values()) <= 1.0001
+    suggestion = Suggestion.objects.get(ticket=ticket)
+    assert suggestion.category == company["VPN"]
+    assert suggestion.evidence["source"] in ("classifier", "combined")
+    assert ticket.category == company["VPN"]
