@@ -171,6 +171,9 @@ def test_category_status_and_due_soon_filters(desk: Desk) -> None:
     client = _client(desk.agent)
     due = client.get("/dashboard/?due_soon=on").context["page"]
     assert [ticket.pk for ticket in due] == [desk.billing_ticket.pk]
+    assert 'class="badge warn">overdue' not in client.get("/dashboard/").content.decode()
+    Ticket.objects.filter(pk=desk.billing_ticket.pk).update(due_at=timezone.now() - timedelta(minutes=5))
+    assert 'class="badge warn">overdue' in client.get("/dashboard/?due_soon=on").content.decode()
     by_category = client.get(f"/dashboard/?category={desk.payments.pk}").context["page"]
     assert [ticket.pk for ticket in by_category] == [desk.billing_ticket.pk]
 

@@ -55,6 +55,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "page": page,
         "query_string": _without(params, "page"),
         "queue_params": _without(params, "queue", "page"),
+        "now": query.now,
     }
     template = "tickets/partials/queue.html" if is_htmx(request) else "tickets/dashboard.html"
     response = render(request, template, context)
