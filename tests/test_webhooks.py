@@ -268,3 +268,34 @@ def test_a_worker_delivers_each_event_exactly_once_through_failures(
     retried = [delivery for delivery in deliveries if delivery.attempts > 1]
     assert retried and all(delivery.attempt_log[0]["status_code"] == 503 for delivery in retried)
     assert WebhookEndpoint.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_sweeper_re_sends_deliveries_whose_message_was_lost(receiver: Receiver) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tickets.webhooks import webhook_requeue_stale
+
+    broker = redis.Redis.from_url(str(settings.CELERY_BROKER_URL))
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    broker.delete(queue)
+    webhook_endpoint_create(name="hd", url=receiver.url, events=list(EVENTS))
+    ticket = new_ticket()
+    for event in EVENTS:
+        webhook_emit(event=event, ticket_id=ticket.pk, payload={})  # on_commit never runs here: "lost"
+    long_ago = timezone.now() - timedelta(minutes=10)
+    WebhookDelivery.objects.filter(event="ticket.routed").update(next_attempt_at=long_ago)
+    WebhookDelivery.objects.filter(event="ticket.resolved").update(
+        next_attempt_at=long_ago,
+        locked_until=timezone.now() + timedelta(minutes=1),  # being sent now
+    )
+    WebhookDelivery.objects.filter(event="suggestion.ready").update(
+        next_attempt_at=long_ago, status="succeeded"
+    )
+    assert webhook_requeue_stale() == 1
+    assert broker.llen(queue) == 1
+    message = json.loads(broker.lpop(queue))
+    assert message["headers"]["task"] == "tickets.deliver_webhook"
+    assert message["headers"]["argsrepr"] == f"({WebhookDelivery.objects.get(event='ticket.routed').pk},)"
