@@ -296,6 +296,8 @@ def test_the_sweeper_re_sends_deliveries_whose_message_was_lost(receiver: Receiv
     )
     assert webhook_requeue_stale() == 1
     assert broker.llen(queue) == 1
-    message = json.loads(broker.lpop(queue))
+    raw = broker.lpop(queue)
+    assert isinstance(raw, bytes)
+    message = json.loads(raw)
     assert message["headers"]["task"] == "tickets.deliver_webhook"
     assert message["headers"]["argsrepr"] == f"({WebhookDelivery.objects.get(event='ticket.routed').pk},)"
