@@ -104,6 +104,8 @@ PIPELINE_STAGE_TIMEOUT_SECONDS = env.integer("PIPELINE_STAGE_TIMEOUT_SECONDS", 6
 PIPELINE_REQUEUE_AFTER_SECONDS = env.integer("PIPELINE_REQUEUE_AFTER_SECONDS", 120, minimum=1)
 PIPELINE_MAX_ATTEMPTS = env.integer("PIPELINE_MAX_ATTEMPTS", 3, minimum=1, maximum=20)
 PIPELINE_SWEEP_SECONDS = env.number("PIPELINE_SWEEP_SECONDS", 60.0, minimum=1)
+# How often the label model is refitted on the knowledge base (resolved tickets keep joining it).
+LABEL_MODEL_RETRAIN_HOURS = env.number("LABEL_MODEL_RETRAIN_HOURS", 24.0, minimum=0.01)
 CELERY_TASK_ROUTES = {
     "tickets.pipeline_input": {"queue": "ingest"},
     "tickets.pipeline_model": {"queue": "model"},
@@ -112,6 +114,10 @@ CELERY_TASK_ROUTES = {
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-tickets": {"task": "tickets.sweep_stuck_tickets", "schedule": PIPELINE_SWEEP_SECONDS},
     "requeue-stale-webhooks": {"task": "tickets.webhook_requeue_stale", "schedule": PIPELINE_SWEEP_SECONDS},
+    "retrain-label-model": {
+        "task": "retrieval.retrain_label_model",
+        "schedule": LABEL_MODEL_RETRAIN_HOURS * 3600,
+    },
 }
 
 # --- retrieval -----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ PORT="${PORT:-8000}"
 "$PY" manage.py migrate --no-input
 "$PY" manage.py collectstatic --no-input --verbosity 0
 "$PY" manage.py load_demo
+"$PY" manage.py train_classifier   # calibrated confidence from the demo's history
 echo "==> starting a Celery worker (every queue, with the beat sweeper) and the web server on http://127.0.0.1:$PORT/"
 echo "    (Ctrl-C stops both)"
 "$VENV/bin/celery" -A inference_app worker --beat --schedule "${SWITCHBOARD_DATA_DIR:-var}/celerybeat-schedule" \
