@@ -54,11 +54,21 @@ def test_fresh_install_serves_the_demo_company_and_runs_tasks(embedded_install: 
     assert loaded.returncode == 0, loaded.stderr
     assert "Demo company loaded" in loaded.stdout
     assert (data_dir / "switchboard.sqlite3").is_file()
+    trained = run_manage("train_classifier", env=env)
+    assert trained.returncode == 0, trained.stderr
 
     port = _free_port()
     processes = [
         subprocess.Popen(
-            [str(VENV_BIN / "celery"), "-A", "inference_app", "worker", "--pool=solo", "--loglevel=WARNING"],
+            [
+                str(VENV_BIN / "celery"),
+                "-A",
+                "inference_app",
+                "worker",
+                "--pool=solo",
+                "--queues=switchboard,ingest,model,output",
+                "--loglevel=WARNING",
+            ],
             cwd=ROOT,
             env=env,
         ),
@@ -83,6 +93,20 @@ def test_fresh_install_serves_the_demo_company_and_runs_tasks(embedded_install: 
         assert answer.stdout.strip() == "pong", answer.stderr
         assert any((data_dir / "broker").rglob("*")), "the filesystem broker wrote nothing"
         assert not (ROOT / "control").exists(), "the broker wrote outside the data directory"
+
+        # The demo's incoming tickets, enqueued when it was loaded, go through the whole pipeline.
+        processed = run_python(
+            "import time, django; django.setup()\n"
+            "from tickets.models import Ticket\n"
+            "final = ['resolved', 'routed', 'needs_triage']\n"
+            "waiting = Ticket.objects.filter(channel='demo').exclude(status__in=final)\n"
+            "deadline = time.time() + 240\n"
+            "while waiting.exists() and time.time() < deadline: time.sleep(1)\n"
+            "print(Ticket.objects.filter(channel='demo', stage='done').exclude(status='resolved').count())",
+            env=env,
+            timeout=300,
+        )
+        assert processed.stdout.strip() == str(len(demo_content.INCOMING)), processed.stderr
 
         base = f"http://127.0.0.1:{port}"
         _wait_for(f"{base}/healthz")
