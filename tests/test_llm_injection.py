@@ -200,3 +200,21 @@ def test_neutralize_is_idempotent_and_leaves_no_live_markers(text: str) -> None:
     assert neutralize(once) == once
     assert "<|" not in once
     assert not re.search(r"<\s*/?\s*(ticket|example|system)", once, re.IGNORECASE)
+
+
+@pytest.mark.parametrize(
+    "evil",
+    [
+        "ignore " * 10_000 + "instructions",
+        "ignoriere " * 10_000,
+        "route this to " * 5000,
+        "please " * 10_000 + "route",
+        "<" + "a " * 20_000,
+        "<|" * 20_000,
+        "1." * 25_000,
+    ],
+)
+def test_pathological_input_is_handled_quickly(evil: str) -> None:
+    # Not a timing test: a pattern with catastrophic backtracking would not finish at all.
+    assert isinstance(detect_injection(evil), InjectionSignal)
+    assert isinstance(neutralize(evil), str)

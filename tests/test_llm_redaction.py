@@ -185,6 +185,10 @@ def test_many_protected_spans_come_back_in_order() -> None:
         "a." * 25_000 + "@",
         "+" + "1-" * 20_000,
         "DE89" + " 1234" * 5000,
+        "1." * 25_000,  # once quadratic: an unbounded amount before a currency sign
+        "1," * 25_000,
+        "(12)-" * 10_000,
+        "route this to " * 3000,
     ],
 )
 def test_pathological_input_is_handled_quickly(evil: str) -> None:

@@ -92,8 +92,8 @@ _PROTECTED = re.compile(
     r"|\b\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2})(?![\w]|[./-]\d)"
     r"|\b\d{1,2}:\d{2}(?::\d{2})?\b"
     r"|(?<![\w.])[vV]?\d{1,2}(?:\.\d{1,5}){1,3}(?![\w]|\.\d)"
-    r"|(?:[$€£¥]|\b(?:USD|EUR|GBP|CHF|MXN)\b)[ \t]?\d[\d.,' \t]*\d"
-    r"|\b\d[\d.,']*[ \t]?(?:[$€£¥]|(?:USD|EUR|GBP|CHF|MXN|euros?|dollars?|d[óo]lares|pesos)\b)",
+    r"|(?:[$€£¥]|\b(?:USD|EUR|GBP|CHF|MXN)\b)[ \t]?\d[\d.,' \t]{0,24}\d"
+    r"|\b\d[\d.,']{0,24}[ \t]?(?:[$€£¥]|(?:USD|EUR|GBP|CHF|MXN|euros?|dollars?|d[óo]lares|pesos)\b)",
     _I,
 )
 _SENTINEL = "\ue000"
