@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import threading
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,25 @@ def test_the_model_is_loaded_once_per_process(backend: LlamaCppBackend) -> None:
     assert other.llama() is backend.llama()
     other.chat_json(messages=messages(TICKETS[3]), schema=CLASSIFY_SCHEMA, max_tokens=48)
     assert loaded_model_count() == count
+
+
+def _call_in_child() -> tuple[int, str, int]:
+    inherited = loaded_model_count()
+    result = LlamaCppBackend(n_threads=1).chat_json(
+        messages=messages(TICKETS[0]), schema=CLASSIFY_SCHEMA, max_tokens=48
+    )
+    return inherited, result.content, loaded_model_count()
+
+
+def test_a_forked_worker_loads_its_own_model(backend: LlamaCppBackend) -> None:
+    # Celery's prefork pool forks after the parent may have loaded the model: the child must not reuse
+    # the parent's llama.cpp context (or a lock held at fork time), and still work.
+    backend.llama()
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        inherited, content, loaded = pool.apply(_call_in_child)
+    assert inherited == 0
+    assert loaded == 1
+    assert json.loads(content)["category"] in CATEGORIES
 
 
 def test_concurrent_calls_on_one_model_are_serialised(backend: LlamaCppBackend) -> None:
