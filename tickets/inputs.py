@@ -7,6 +7,7 @@ similar past resolved tickets with the classifier's view of the labels.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -146,10 +147,16 @@ def _neighbour(hit: Hit, past: Ticket) -> dict[str, Any]:
         "score": float(hit.dense_score if hit.dense_score is not None else hit.score),
         "category": hit.category or "",
         "team": hit.team or "",
-        "text": redact(document_text(past.subject, past.body)).text,
+        "text": _redacted(document_text(past.subject, past.body)),
         "priority": past.priority,
-        "resolution": redact(past.resolution).text,
+        "resolution": _redacted(past.resolution),
     }
+
+
+@functools.lru_cache(maxsize=8192)
+def _redacted(text: str) -> str:
+    """A past ticket's text as the model may see it (the same few are retrieved again and again)."""
+    return redact(text).text
 
 
 def _label_probs(texts: list[str], vectors: np.ndarray) -> list[dict[str, float]] | None:

@@ -34,6 +34,8 @@ from tickets.models import (
     ALLOWED_TRANSITIONS,
     AuditEvent,
     PipelineStage,
+    RoutingRule,
+    Suggestion,
     Ticket,
     TicketStatus,
 )
@@ -163,15 +165,9 @@ def run_input(ticket_id: int) -> None:
     tickets = [t for t in tickets if not _gave_up(t)]
     results = inputs.process_batch(tickets)
     per_ticket_ms = (time.perf_counter() - started) * 1000 / max(1, len(tickets))
-    for ticket in tickets:
-        result = results[ticket.pk]
-        input_event = _event(
-            AuditEvent.Stage.INPUT,
-            "input.processed" if result.usable else "input.invalid",
-            {**result.input_details(), "latency_ms": round(per_ticket_ms, 2)},
-        )
-        retrieval_event = _event(AuditEvent.Stage.RETRIEVAL, "retrieval.done", result.retrieval_details())
-        with transaction.atomic():
+    with transaction.atomic():  # one commit for the batch
+        for ticket in tickets:
+            result = results[ticket.pk]
             try:
                 status_events = advance(
                     ticket,
@@ -182,6 +178,12 @@ def run_input(ticket_id: int) -> None:
                 )
             except Superseded:
                 continue
+            input_event = _event(
+                AuditEvent.Stage.INPUT,
+                "input.processed" if result.usable else "input.invalid",
+                {**result.input_details(), "latency_ms": round(per_ticket_ms, 2)},
+            )
+            retrieval_event = _event(AuditEvent.Stage.RETRIEVAL, "retrieval.done", result.retrieval_details())
             events = [*status_events, input_event, *([retrieval_event] if result.usable else [])]
             record_events(ticket_id=ticket.pk, events=events)
             _after_commit_enqueue(PipelineStage.MODEL, ticket.pk)
@@ -218,33 +220,44 @@ def run_model(ticket_id: int) -> None:
         for other in handed_back:
             enqueue_stage(PipelineStage.MODEL, other)
         tickets = [t for t in tickets if t.pk not in handed_back]
-    for ticket in tickets:
-        started = time.perf_counter()
-        if plans[ticket.pk].consult and not connection.in_atomic_block:
-            connection.close()  # no database connection is held while the model thinks
-        outcome = decisions.decide(ticket.pipeline_context, plans[ticket.pk], setup)
+    # Those decided without the model first, in one commit; then the one that waits for the model.
+    for group in (
+        [t for t in tickets if not plans[t.pk].consult],
+        [t for t in tickets if plans[t.pk].consult],
+    ):
+        outcomes = {}
+        for ticket in group:
+            started = time.perf_counter()
+            if plans[ticket.pk].consult and not connection.in_atomic_block:
+                connection.close()  # no database connection is held while the model thinks
+            outcome = decisions.decide(ticket.pipeline_context, plans[ticket.pk], setup)
+            outcomes[ticket.pk] = (outcome, (time.perf_counter() - started) * 1000)
         with transaction.atomic():
-            try:
-                advance(ticket, token, to_stage=PipelineStage.OUTPUT)
-            except Superseded:
-                continue
-            suggestion = decisions.save_suggestion(ticket=ticket, outcome=outcome)
-            record_event(
-                ticket_id=ticket.pk,
-                stage=AuditEvent.Stage.MODEL,
-                action="model.degraded" if outcome.degraded else "model.decided",
-                actor_type=SYSTEM,
-                actor=ACTOR,
-                details={
-                    "suggestion_id": suggestion.pk,
-                    **outcome.audit_details(),
-                    "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-                },
-            )
-            webhook_emit(
-                event="suggestion.ready", ticket_id=ticket.pk, payload=outcome.webhook_payload(suggestion)
-            )
-            _after_commit_enqueue(PipelineStage.OUTPUT, ticket.pk)
+            for ticket in group:
+                outcome, elapsed_ms = outcomes[ticket.pk]
+                _save_decision(ticket, token, outcome, elapsed_ms)
+
+
+def _save_decision(ticket: Ticket, token: Any, outcome: decisions.DecisionOutcome, elapsed_ms: float) -> None:
+    try:
+        advance(ticket, token, to_stage=PipelineStage.OUTPUT)
+    except Superseded:
+        return
+    suggestion = decisions.save_suggestion(ticket=ticket, outcome=outcome)
+    record_event(
+        ticket_id=ticket.pk,
+        stage=AuditEvent.Stage.MODEL,
+        action="model.degraded" if outcome.degraded else "model.decided",
+        actor_type=SYSTEM,
+        actor=ACTOR,
+        details={
+            "suggestion_id": suggestion.pk,
+            **outcome.audit_details(),
+            "latency_ms": round(elapsed_ms, 2),
+        },
+    )
+    webhook_emit(event="suggestion.ready", ticket_id=ticket.pk, payload=outcome.webhook_payload(suggestion))
+    _after_commit_enqueue(PipelineStage.OUTPUT, ticket.pk)
 
 
 # --- stage 3: output processing ------------------------------------------------------------------
@@ -256,16 +269,23 @@ def run_output(ticket_id: int) -> None:
         PipelineStage.OUTPUT,
         waiting_ids(PipelineStage.OUTPUT, first=ticket_id, limit=settings.PIPELINE_BATCH_SIZE),
     )
-    for ticket in tickets:
-        if _gave_up(ticket):
-            fail_ticket(ticket.pk, "routing failed repeatedly")
-        else:
-            _route_one(ticket, token)
+    for ticket in [t for t in tickets if _gave_up(t)]:
+        fail_ticket(ticket.pk, "routing failed repeatedly")
+    tickets = [t for t in tickets if not _gave_up(t)]
+    if not tickets:
+        return
+    suggestions = {
+        s.ticket_id: s
+        for s in Suggestion.objects.filter(ticket__in=tickets).select_related("category__default_team")
+    }
+    rules = routing.active_rules()
+    with transaction.atomic():  # one commit for the batch
+        for ticket in tickets:
+            _route_one(ticket, token, suggestions.get(ticket.pk), rules)
 
 
-def _route_one(ticket: Ticket, token: Any) -> None:
+def _route_one(ticket: Ticket, token: Any, suggestion: Suggestion | None, rules: list[RoutingRule]) -> None:
     started = time.perf_counter()
-    suggestion = ticket.suggestions.select_related("category__default_team").first()
     context = ticket.pipeline_context
     problems = "; ".join(context.get("problems", []))
     outcome = routing.route(
@@ -276,8 +296,24 @@ def _route_one(ticket: Ticket, token: Any) -> None:
         confidence=suggestion.confidence if suggestion else 0.0,
         very_negative=bool(context.get("negative")),
         failed_reason="" if context.get("usable") else f"the input could not be used: {problems}",
+        rules=rules,
     )
     to_status = TicketStatus.NEEDS_TRIAGE if outcome.to_triage else TicketStatus.ROUTED
+    try:
+        status_events = advance(
+            ticket,
+            token,
+            to_stage=PipelineStage.DONE,
+            to_status=to_status,
+            team=outcome.team,
+            category=outcome.category,
+            priority=outcome.priority,
+            due_at=outcome.due_at,
+            escalated=outcome.escalated,
+            auto_routed=not outcome.to_triage,
+        )
+    except Superseded:
+        return
     routing_event = _event(
         AuditEvent.Stage.ROUTING,
         "routing.triage" if outcome.to_triage else "routing.routed",
@@ -287,36 +323,20 @@ def _route_one(ticket: Ticket, token: Any) -> None:
             "latency_ms": round((time.perf_counter() - started) * 1000, 2),
         },
     )
-    with transaction.atomic():
-        try:
-            status_events = advance(
-                ticket,
-                token,
-                to_stage=PipelineStage.DONE,
-                to_status=to_status,
-                team=outcome.team,
-                category=outcome.category,
-                priority=outcome.priority,
-                due_at=outcome.due_at,
-                escalated=outcome.escalated,
-                auto_routed=not outcome.to_triage,
-            )
-        except Superseded:
-            return
-        record_events(ticket_id=ticket.pk, events=[routing_event, *status_events])
-        webhook_emit(
-            event=f"ticket.{to_status}",
-            ticket_id=ticket.pk,
-            payload={
-                "status": to_status,
-                "team": outcome.team.name if outcome.team else None,
-                "category": outcome.category.name if outcome.category else None,
-                "priority": outcome.priority,
-                "confidence": suggestion.confidence if suggestion else None,
-                "auto_routed": not outcome.to_triage,
-                "reason": "; ".join(outcome.reasons),
-            },
-        )
+    record_events(ticket_id=ticket.pk, events=[routing_event, *status_events])
+    webhook_emit(
+        event=f"ticket.{to_status}",
+        ticket_id=ticket.pk,
+        payload={
+            "status": to_status,
+            "team": outcome.team.name if outcome.team else None,
+            "category": outcome.category.name if outcome.category else None,
+            "priority": outcome.priority,
+            "confidence": suggestion.confidence if suggestion else None,
+            "auto_routed": not outcome.to_triage,
+            "reason": "; ".join(outcome.reasons),
+        },
+    )
 
 
 # --- failure and recovery ------------------------------------------------------------------------

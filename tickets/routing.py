@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -48,6 +49,10 @@ def due_at_for(*, created_at: datetime, category: Category | None, priority: str
     )
 
 
+def active_rules() -> list[RoutingRule]:
+    return list(RoutingRule.objects.filter(is_active=True).select_related("set_team"))
+
+
 def rule_matches(
     rule: RoutingRule, *, ticket: Ticket, text: str, category: Category | None, priority: str
 ) -> bool:
@@ -82,12 +87,15 @@ def route(
     confidence: float,
     very_negative: bool = False,
     failed_reason: str = "",
+    rules: Sequence[RoutingRule] | None = None,
 ) -> RoutingOutcome:
-    """Apply the admins' rules to the decision, then the team's threshold: routed or human triage."""
+    """Apply the admins' rules to the decision, then the team's threshold: routed or human triage.
+
+    ``rules`` are the active rules in order (:func:`active_rules`), read once for a batch."""
     team = category.default_team if category else None
     priority = priority or (category.default_priority if category else Priority.NORMAL)
     outcome = RoutingOutcome(team=team, category=category, priority=priority, due_at=None, to_triage=False)
-    for rule in RoutingRule.objects.filter(is_active=True).select_related("set_team"):
+    for rule in active_rules() if rules is None else rules:
         if not rule_matches(rule, ticket=ticket, text=text, category=category, priority=outcome.priority):
             continue
         outcome.rules.append(rule.name)
