@@ -126,6 +126,23 @@ def cpu_seconds(root_pid: int) -> float:
     return total
 
 
+def database_backend_cpu(database: str) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend serving ``database`` (the gunicorn workers' sessions)."""
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        pids = [
+            row[0] for row in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,))
+        ]
+    return {pid: cpu_seconds_of(pid) for pid in pids}
+
+
+def cpu_seconds_of(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_python_client(
     args: argparse.Namespace, token: str, connections: int, seconds: int, run: str
 ) -> dict[str, int]:
@@ -274,14 +291,17 @@ def main() -> None:
         for connections in [int(part) for part in args.concurrency.split(",")]:
             broker.flushdb()
             run = uuid.uuid4().hex[:8]
-            cpu_before = cpu_seconds(server.pid)
+            cpu_before, db_before = cpu_seconds(server.pid), database_backend_cpu(args.database)
             result = load(args, token, connections, args.duration, run)
             web_cpu = cpu_seconds(server.pid) - cpu_before
+            db_after = database_backend_cpu(args.database)
+            db_cpu = sum(cpu - db_before.get(pid, 0.0) for pid, cpu in db_after.items())
             time.sleep(1.0)  # with wrk: let requests cut off in flight finish on the server
             created, distinct = count_tickets(args.database, run)
             row = {"clients": connections, **summarise(args.client, result)}
             row["tickets_created"], row["duplicates"] = created, created - distinct
             row["web_cpu_ms_per_request"] = round(web_cpu * 1000 / max(1, row["accepted_201"]), 2)
+            row["postgres_cpu_ms_per_request"] = round(db_cpu * 1000 / max(1, row["accepted_201"]), 2)
             accepted, in_flight = row["accepted_201"], row["cut_in_flight"]
             # Every accepted request made exactly one ticket; with wrk, requests cut off when it
             # stopped may have made one too (they are not counted as accepted).
@@ -297,7 +317,7 @@ def main() -> None:
     threads = f" ({args.threads} threads)" if args.worker_class == "gthread" else ""
     print(f"\ngunicorn {args.workers} x {args.worker_class}{threads}, {args.duration} s per run, ", end="")
     print(f"{os.cpu_count()} CPUs shared with PostgreSQL, Redis and wrk")
-    header = ("clients", "req/s", "p50 ms", "p99 ms", "201s", "created", "in flight", "web CPU ms")
+    header = ("clients", "req/s", "p50 ms", "p99 ms", "201s", "created", "in flight", "web CPU", "PG CPU")
     print(" ".join(f"{name:>9}" for name in header), "ok")
     for row in results:
         keys = (
@@ -309,6 +329,7 @@ def main() -> None:
             "tickets_created",
             "cut_in_flight",
             "web_cpu_ms_per_request",
+            "postgres_cpu_ms_per_request",
         )
         print(" ".join(f"{row[key]:>9}" for key in keys), "yes" if row["created_equals_accepted"] else "NO")
 
