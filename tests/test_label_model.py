@@ -74,7 +74,9 @@ def test_learns_and_its_confidence_means_what_it_says(fitted: LabelModel) -> Non
     # Each signal alone is weaker than the stack: the text lies 30% of the time, the vectors are noisy.
     assert 0.75 < accuracy < 1.0
     assert fitted.stats["oof_accuracy"] > max(
-        fitted.stats["oof_accuracy_semantic"], fitted.stats["oof_accuracy_lexical"]
+        fitted.stats["oof_accuracy_semantic"],
+        fitted.stats["oof_accuracy_words"],
+        fitted.stats["oof_accuracy_chars"],
     )
     confidence = proba.max(axis=1)
     assert abs(confidence.mean() - accuracy) < 0.05, "average confidence matches accuracy"

@@ -295,6 +295,13 @@ class Runner:
             observations.append((probs, choice, ticket.category))
             if progress:
                 progress(1)
+        if not observations:
+            return {
+                "size": 0,
+                "model_weight": self.policy.model_weight,
+                "learned": False,
+                "reason": "no history ticket below the consultation threshold",
+            }
         weight = fit_model_weight(observations)
         self.policy = DecisionPolicy(
             consult_below=self.policy.consult_below,

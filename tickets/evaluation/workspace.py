@@ -157,9 +157,14 @@ def label_model_for(
         return None
     if path.is_file():
         try:
-            return LabelModel.load(path, embedding_model=embedding_model, labels=labels)
+            saved = LabelModel.load(path, embedding_model=embedding_model, labels=labels)
         except IndexLoadError:
-            pass  # damaged or stale: fit again
+            saved = None  # damaged or stale: fit again
+        if saved is not None and saved.options == options:
+            return saved
+    # Results computed with another label model would be mixed with this one's: start them over.
+    for old in directory.parent.glob("results-*.jsonl"):
+        old.unlink()
     model = fit_label_model(
         texts=[ticket.text for ticket in history],
         embeddings=vectors,

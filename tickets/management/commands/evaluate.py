@@ -140,7 +140,6 @@ class Command(BaseCommand):
             "team_map": team_map,
             "history_limit": options["history_limit"],
             "embedding_model": embedder.name,
-            "fit_options": repr(fit_options),
         }
         output.mkdir(parents=True, exist_ok=True)
         directory, resumed = prepare_directory(output, fingerprint)
