@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
+from inference_app.llm.decision import DecisionPolicy
 from retrieval import label_services
 from retrieval.label_model import FitOptions, LabelModel
 from retrieval.label_services import (
@@ -69,7 +70,7 @@ def test_too_little_history_means_neighbour_votes(knowledge_dir: Path) -> None:
     summary = train_label_model()
     assert not summary.trained and "2 categories" in summary.reason
     assert predict_label_probs(texts=["x"], embeddings=np.zeros((1, 384), np.float32)) is None
-    assert decision_policy() == label_services.DecisionPolicy()
+    assert decision_policy() == DecisionPolicy()
     assert not label_model_path().exists()
 
 
