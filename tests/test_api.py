@@ -436,7 +436,7 @@ def test_the_audit_trail_with_its_chain_checked(world: World) -> None:
 # --- analytics -----------------------------------------------------------------------------------
 
 
-def test_cost_and_accuracy_figures(world: World) -> None:
+def test_cost_and_accuracy_figures_as_the_analytics_page_computes_them(world: World) -> None:
     for ticket, cost in (
         (world.billing_ticket, "0.002"),
         (world.billing_ticket, "0.001"),
@@ -446,28 +446,33 @@ def test_cost_and_accuracy_figures(world: World) -> None:
             ticket=ticket, purpose="classify", backend="openai", model_name="m", prompt_tokens=100,
             completion_tokens=20, outcome="ok", cost_usd=cost, energy_wh=0.5,
         )  # fmt: skip
-    Feedback.objects.create(ticket=world.billing_ticket, kind="accepted", routing_correct=True)
-    Feedback.objects.create(ticket=world.billing_ticket, kind="rejected")
+    Ticket.objects.filter(pk=world.billing_ticket.pk).update(stage="done", auto_routed=True)
+    Ticket.objects.filter(pk=world.tech_ticket.pk).update(stage="done")
+    Suggestion.objects.create(ticket=world.tech_ticket, confidence=0.4, decision="rejected")
+    client = bearer(world.tokens["write"])
+    accepted = client.post(
+        f"/api/v1/tickets/{world.billing_ticket.pk}/feedback", {"action": "accept"}, format="json"
+    )
+    assert accepted.status_code == 200
     Feedback.objects.create(ticket=world.tech_ticket, kind="reassigned", routing_correct=False)
-    Feedback.objects.create(ticket=world.tech_ticket, kind="edited")
-    client = bearer(world.tokens["read"])
     costs = client.get("/api/v1/analytics/costs").json()
-    assert costs["total"]["calls"] == 3 and costs["total"]["tickets"] == 2
-    assert costs["total"]["prompt_tokens"] == 300 and costs["total"]["cost_usd"] == pytest.approx(0.007)
+    assert costs["total"]["calls"] == 3 and costs["total"]["tickets"] == 2 and costs["total"]["tokens"] == 360
+    assert costs["total"]["cost_usd"] == pytest.approx(0.007)
     assert costs["total"]["cost_per_ticket_usd"] == pytest.approx(0.0035)
     by_team = {row["key"]: row for row in costs["by_team"]}
     assert by_team["Billing"]["cost_usd"] == pytest.approx(0.003) and by_team["Tech"]["calls"] == 1
     accuracy = client.get("/api/v1/analytics/accuracy").json()
-    assert accuracy["total"]["judged"] == 2 and accuracy["total"]["routing_accuracy"] == 0.5
-    assert accuracy["total"]["suggestions_decided"] == 3
-    assert accuracy["total"]["acceptance_rate"] == pytest.approx(0.3333)
-    assert accuracy["tickets"] == 4
+    total = accuracy["total"]
+    assert (total["judged"], total["routing_correct"], total["routing_accuracy"]) == (2, 1, 0.5)
+    assert (total["accepted"], total["rejected"], total["suggestions_decided"]) == (1, 1, 2)
+    assert total["acceptance_rate"] == 0.5 and total["used_rate"] == 0.5
+    assert (total["finished"], total["auto_routed"], total["auto_routing_rate"]) == (2, 1, 0.5)
+    teams = {row["key"]: row for row in accuracy["by_team"]}
+    assert teams["Billing"]["routing_accuracy"] == 1.0 and teams["Tech"]["routing_accuracy"] == 0.0
     lead_view = session(world.lead).get("/api/v1/analytics/costs").json()
     assert [row["key"] for row in lead_view["by_team"]] == ["Billing"]  # a lead sees her teams
-    empty = client.get(
-        "/api/v1/analytics/costs", {"until": (timezone.now() - timedelta(days=40)).isoformat()}
-    )
-    assert empty.json()["total"]["calls"] == 0
+    long_ago = (timezone.now() - timedelta(days=40)).isoformat()
+    assert client.get("/api/v1/analytics/costs", {"until": long_ago}).json()["total"]["calls"] == 0
     backwards = client.get(
         "/api/v1/analytics/costs", {"since": timezone.now().isoformat(), "until": "2020-01-01T00:00:00Z"}
     )

@@ -1,8 +1,9 @@
-"""The cost and accuracy figures of the analytics page, as plain data for the API.
+"""The cost and accuracy figures of the analytics page (``tickets.analytics``), as plain data for the API.
 
-Costs come from ``ModelCall`` (every model call is accounted for), accuracy from ``Feedback`` (what
-agents did with each decision): routing accuracy is the share of judged decisions whose team the
-agents kept; the acceptance rate is the share of decided suggestions accepted as they were.
+The same functions compute the page and these answers, so the numbers agree: costs from ``ModelCall``
+(every model call is accounted for), routing accuracy from agents' judgements in ``Feedback`` (a
+ticket's latest judgement counts), acceptance from the decisions on ``Suggestion`` rows, the automatic
+routing rate from the tickets the pipeline finished.
 """
 
 from __future__ import annotations
@@ -10,102 +11,66 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import QuerySet
 
-from tickets.models import Feedback, ModelCall, Ticket
-
-
-def _ratio(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
+from tickets import analytics
+from tickets.models import Team, Ticket
 
 
-def _cost_row(key: str | None, row: dict[str, Any]) -> dict[str, Any]:
-    tickets = row["tickets"] or 0
-    cost = float(row["cost"] or 0)
-    tokens = (row["prompt"] or 0) + (row["completion"] or 0)
+def _cost_row(cost: analytics.ModelCost) -> dict[str, Any]:
     return {
-        "key": key,
-        "calls": row["calls"] or 0,
-        "tickets": tickets,
-        "prompt_tokens": row["prompt"] or 0,
-        "completion_tokens": row["completion"] or 0,
-        "cost_usd": round(cost, 8),
-        "cost_per_ticket_usd": round(cost / tickets, 8) if tickets else None,
-        "tokens_per_ticket": round(tokens / tickets, 2) if tickets else None,
-        "energy_wh": round(float(row["energy"] or 0), 6),
+        "key": cost.label,
+        "tickets": cost.tickets,
+        "calls": cost.calls,
+        "tokens": cost.tokens,
+        "cost_usd": float(cost.cost_usd),
+        "cost_per_ticket_usd": float(cost.cost_per_ticket) if cost.tickets else None,
+        "tokens_per_ticket": round(cost.tokens_per_ticket, 2) if cost.tickets else None,
     }
 
 
-_COST_AGGREGATES = {
-    "calls": Count("id"),
-    "tickets": Count("ticket", distinct=True),
-    "prompt": Sum("prompt_tokens"),
-    "completion": Sum("completion_tokens"),
-    "cost": Sum("cost_usd"),
-    "energy": Sum("energy_wh"),
-}
-
-
-def cost_figures(*, since: datetime, until: datetime, tickets: QuerySet[Ticket] | None) -> dict[str, Any]:
-    calls = ModelCall.objects.filter(created_at__gte=since, created_at__lt=until)
-    if tickets is not None:
-        calls = calls.filter(ticket__in=tickets.values("id"))
-    total = calls.aggregate(**_COST_AGGREGATES)
-    by_team = calls.values("ticket__team__name").annotate(**_COST_AGGREGATES).order_by("ticket__team__name")
-    by_model = (
-        calls.values("backend", "model_name").annotate(**_COST_AGGREGATES).order_by("backend", "model_name")
-    )
+def cost_figures(*, since: datetime, until: datetime, tickets: QuerySet[Ticket]) -> dict[str, Any]:
+    overall, per_team = analytics.model_cost(tickets=tickets, since=since, until=until)
     return {
         "since": since,
         "until": until,
-        "total": _cost_row(None, total),
-        "by_team": [_cost_row(row["ticket__team__name"], row) for row in by_team],
-        "by_model": [_cost_row(f"{row['backend']}/{row['model_name']}", row) for row in by_model],
+        "total": _cost_row(overall),
+        "by_team": [_cost_row(team) for team in per_team],
     }
 
 
-_ACCURACY_AGGREGATES = {
-    "judged": Count("id", filter=Q(routing_correct__isnull=False)),
-    "correct": Count("id", filter=Q(routing_correct=True)),
-    "accepted": Count("id", filter=Q(kind=Feedback.Kind.ACCEPTED)),
-    "edited": Count("id", filter=Q(kind=Feedback.Kind.EDITED)),
-    "rejected": Count("id", filter=Q(kind=Feedback.Kind.REJECTED)),
-}
+def _rate(rate: analytics.Rate) -> float | None:
+    return round(rate.value, 4) if rate.value is not None else None
 
 
-def _accuracy_row(key: str | None, row: dict[str, Any]) -> dict[str, Any]:
-    decided = row["accepted"] + row["edited"] + row["rejected"]
+def _accuracy_row(key: str, tickets: QuerySet[Ticket], since: datetime, until: datetime) -> dict[str, Any]:
+    routing = analytics.routing_accuracy(tickets=tickets, since=since, until=until)
+    acceptance = analytics.suggestion_acceptance(tickets=tickets, since=since, until=until)
+    auto = analytics.auto_routing_rate(tickets=tickets, since=since, until=until)
+    decided = acceptance.decided
     return {
         "key": key,
-        "judged": row["judged"],
-        "routing_correct": row["correct"],
-        "routing_accuracy": _ratio(row["correct"], row["judged"]),
+        "judged": routing.denominator,
+        "routing_correct": routing.numerator,
+        "routing_accuracy": _rate(routing),
         "suggestions_decided": decided,
-        "accepted": row["accepted"],
-        "edited": row["edited"],
-        "rejected": row["rejected"],
-        "acceptance_rate": _ratio(row["accepted"], decided),
-        "used_rate": _ratio(row["accepted"] + row["edited"], decided),
+        "accepted": acceptance.accepted,
+        "edited": acceptance.edited,
+        "rejected": acceptance.rejected,
+        "pending": acceptance.pending,
+        "acceptance_rate": round(acceptance.accepted / decided, 4) if decided else None,
+        "used_rate": _rate(acceptance.rate),
+        "finished": auto.denominator,
+        "auto_routed": auto.numerator,
+        "auto_routing_rate": _rate(auto),
     }
 
 
-def accuracy_figures(*, since: datetime, until: datetime, tickets: QuerySet[Ticket] | None) -> dict[str, Any]:
-    feedback = Feedback.objects.filter(created_at__gte=since, created_at__lt=until)
-    created = Ticket.objects.filter(created_at__gte=since, created_at__lt=until)
-    if tickets is not None:
-        feedback = feedback.filter(ticket__in=tickets.values("id"))
-        created = created.filter(pk__in=tickets.values("id"))
-    total = feedback.aggregate(**_ACCURACY_AGGREGATES)
-    by_team = (
-        feedback.values("ticket__team__name").annotate(**_ACCURACY_AGGREGATES).order_by("ticket__team__name")
-    )
-    counts = created.aggregate(tickets=Count("id"), auto=Count("id", filter=Q(auto_routed=True)))
+def accuracy_figures(*, since: datetime, until: datetime, tickets: QuerySet[Ticket]) -> dict[str, Any]:
+    teams = Team.objects.filter(pk__in=tickets.values("team_id")).order_by("name")
     return {
         "since": since,
         "until": until,
-        "tickets": counts["tickets"],
-        "auto_routed": counts["auto"],
-        "auto_routing_rate": _ratio(counts["auto"], counts["tickets"]),
-        "total": _accuracy_row(None, total),
-        "by_team": [_accuracy_row(row["ticket__team__name"], row) for row in by_team],
+        "total": _accuracy_row("all", tickets, since, until),
+        "by_team": [_accuracy_row(team.name, tickets.filter(team=team), since, until) for team in teams],
     }

@@ -60,10 +60,10 @@ def visible_tickets(principal: Principal) -> QuerySet[Ticket]:
     return roles.visible_tickets(principal.user)
 
 
-def analytics_tickets(principal: Principal) -> QuerySet[Ticket] | None:
-    """Tickets whose figures the caller may see; None means all (tokens with read scope, admins)."""
+def analytics_tickets(principal: Principal) -> QuerySet[Ticket]:
+    """Tickets whose figures the caller may see: all for tokens with read scope and admins."""
     if principal.sees_all_tickets:
-        return None
+        return Ticket.objects.all()
     return roles.analytics_tickets(principal.user)
 
 

@@ -566,15 +566,13 @@ class ApiTokenWithSecretSerializer(ApiTokenSerializer):
 
 
 class CostRowSerializer(serializers.Serializer[Any]):
-    key = serializers.CharField(allow_null=True, help_text="Team name, or backend/model.")
-    calls = serializers.IntegerField()
+    key = serializers.CharField(help_text='"all", or a team\'s name ("(none)" for no team).')
     tickets = serializers.IntegerField()
-    prompt_tokens = serializers.IntegerField()
-    completion_tokens = serializers.IntegerField()
+    calls = serializers.IntegerField()
+    tokens = serializers.IntegerField(help_text="Prompt and completion tokens.")
     cost_usd = serializers.FloatField()
     cost_per_ticket_usd = serializers.FloatField(allow_null=True)
     tokens_per_ticket = serializers.FloatField(allow_null=True)
-    energy_wh = serializers.FloatField()
 
 
 class CostsSerializer(serializers.Serializer[Any]):
@@ -582,27 +580,29 @@ class CostsSerializer(serializers.Serializer[Any]):
     until = serializers.DateTimeField()
     total = CostRowSerializer()
     by_team = CostRowSerializer(many=True)
-    by_model = CostRowSerializer(many=True)
 
 
 class AccuracyRowSerializer(serializers.Serializer[Any]):
-    key = serializers.CharField(allow_null=True)
-    judged = serializers.IntegerField(help_text="Feedback rows saying whether the routing was right.")
+    key = serializers.CharField(help_text='"all", or a team\'s name.')
+    judged = serializers.IntegerField(help_text="Tickets whose routing an agent judged (latest judgement).")
     routing_correct = serializers.IntegerField()
     routing_accuracy = serializers.FloatField(allow_null=True)
     suggestions_decided = serializers.IntegerField()
     accepted = serializers.IntegerField()
     edited = serializers.IntegerField()
     rejected = serializers.IntegerField()
+    pending = serializers.IntegerField()
     acceptance_rate = serializers.FloatField(allow_null=True, help_text="Accepted as is / decided.")
-    used_rate = serializers.FloatField(allow_null=True, help_text="(Accepted + edited) / decided.")
+    used_rate = serializers.FloatField(
+        allow_null=True, help_text="(Accepted + edited) / decided: the page's acceptance rate."
+    )
+    finished = serializers.IntegerField(help_text="Tickets the pipeline finished.")
+    auto_routed = serializers.IntegerField()
+    auto_routing_rate = serializers.FloatField(allow_null=True)
 
 
 class AccuracySerializer(serializers.Serializer[Any]):
     since = serializers.DateTimeField()
     until = serializers.DateTimeField()
-    tickets = serializers.IntegerField()
-    auto_routed = serializers.IntegerField()
-    auto_routing_rate = serializers.FloatField(allow_null=True)
     total = AccuracyRowSerializer()
     by_team = AccuracyRowSerializer(many=True)

@@ -380,7 +380,7 @@ class SearchView(ApiView):
 class _AnalyticsView(ApiView):
     permission_classes = [ReadScope]
 
-    def window(self) -> tuple[Any, Any, QuerySet[Ticket] | None]:
+    def window(self) -> tuple[Any, Any, QuerySet[Ticket]]:
         params = self.query(s.AnalyticsFilterSerializer)
         principal = self.principal
         if not may_view_analytics(principal):
