@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from tickets.importer import ColumnMap
 from tickets.models import ImportJob
 
 COLUMN_FIELDS = (
@@ -28,6 +30,32 @@ COLUMN_FIELDS = (
 )
 _PROGRESS_EVERY_SECONDS = 1.0
 _SKIPPED_EXAMPLES_KEPT = 50
+
+
+def import_options(
+    *, file_name: str, file_format: str | None, options: dict[str, str]
+) -> tuple[str, dict[str, str]]:
+    """The file's format (given, or from its name) and the column map, from the upload's fields
+    (``text_column``, ``id_column``, ... as ``import_tickets`` names them). Empty fields count as
+    not given. Raises ValidationError naming the field at fault."""
+    lowered = file_name.lower()
+    if not file_format:
+        if lowered.endswith((".jsonl", ".ndjson")):
+            file_format = "jsonl"
+        elif lowered.endswith((".csv", ".tsv")):
+            file_format = "csv"
+        else:
+            raise ValidationError({"format": ["Say csv or jsonl (the file name does not tell)."]})
+    columns = {}
+    for field in COLUMN_FIELDS:
+        value = options.get("id_column" if field == "external_id" else f"{field}_column", "")
+        if value:
+            columns[field] = value
+    try:
+        ColumnMap(**columns)
+    except ValueError as exc:
+        raise ValidationError({"text_column": [str(exc)]}) from None
+    return file_format, columns
 
 
 def imports_dir() -> Path:
@@ -68,7 +96,6 @@ def import_job_create(
 def import_job_run(*, job_id: int) -> ImportJob:
     """Run a queued job (in a worker). Progress is written about once a second."""
     from tickets.history import history_import
-    from tickets.importer import ColumnMap
 
     claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
         status=ImportJob.Status.RUNNING, started_at=timezone.now()

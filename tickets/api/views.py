@@ -32,7 +32,7 @@ from tickets.api.authentication import (
     principal_of,
 )
 from tickets.api.errors import ApiError, PayloadTooLarge, exception_handler
-from tickets.api.imports import COLUMN_FIELDS, import_job_create
+from tickets.api.imports import import_job_create, import_options
 from tickets.api.permissions import (
     AdminScope,
     ReadOrWriteScope,
@@ -428,10 +428,6 @@ class AnalyticsAccuracyView(_AnalyticsView):
 # --- imports -------------------------------------------------------------------------------------
 
 
-def _column_option(field: str) -> str:
-    return "id_column" if field == "external_id" else f"{field}_column"
-
-
 class ImportCollectionView(ApiView):
     permission_classes = [AdminScope]
     parser_classes = [parsers.MultiPartParser]
@@ -462,31 +458,11 @@ class ImportCollectionView(ApiView):
         )
         upload = data["file"]
         name = str(upload.name or "upload")
-        file_format = data.get("format") or (
-            "jsonl"
-            if name.lower().endswith((".jsonl", ".ndjson"))
-            else "csv"
-            if name.lower().endswith((".csv", ".tsv"))
-            else ""
+        file_format, columns = import_options(
+            file_name=name,
+            file_format=data.get("format"),
+            options={key: value for key, value in data.items() if key.endswith("_column")},
         )
-        if not file_format:
-            raise ApiError(
-                status_code=400,
-                code="validation_error",
-                message="The request is not valid.",
-                fields={"format": ["Say csv or jsonl (the file name does not tell)."]},
-            )
-        columns = {
-            field: data[_column_option(field)] for field in COLUMN_FIELDS if data.get(_column_option(field))
-        }
-        try:
-            from tickets.importer import ColumnMap
-
-            ColumnMap(**columns)
-        except ValueError as exc:
-            raise ApiError(
-                status_code=400, code="validation_error", message=str(exc), fields={"text_column": [str(exc)]}
-            ) from None
         with transaction.atomic():
             job = import_job_create(
                 upload=upload,
