@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -140,6 +141,22 @@ class Superseded(Exception):
     """Our claim on a ticket no longer holds (another worker took over, or an agent changed it)."""
 
 
+@contextmanager
+def releasing_on_error(tickets: Sequence[Ticket], token: Any) -> Iterator[None]:
+    """Hand the claim on ``tickets`` back if the work fails, so a retry can take them at once instead
+    of waiting for the claim to go stale."""
+    try:
+        yield
+    except BaseException:
+        try:
+            Ticket.objects.filter(pk__in=[t.pk for t in tickets], stage_started_at=token).update(
+                stage_started_at=None
+            )
+        except Exception:  # the database itself is what failed: the claim goes stale instead
+            logger.warning("could not release the claim on %d tickets", len(tickets), exc_info=True)
+        raise
+
+
 def _event(stage: str, action: str, details: dict[str, Any]) -> dict[str, Any]:
     return {"stage": stage, "action": action, "actor_type": SYSTEM, "actor": ACTOR, "details": details}
 
@@ -163,6 +180,11 @@ def run_input(ticket_id: int) -> None:
     for ticket in [t for t in tickets if _gave_up(t)]:
         fail_ticket(ticket.pk, "input processing failed repeatedly")
     tickets = [t for t in tickets if not _gave_up(t)]
+    with releasing_on_error(tickets, token):
+        _finish_input(tickets, token, started)
+
+
+def _finish_input(tickets: list[Ticket], token: Any, started: float) -> None:
     results = inputs.process_batch(tickets)
     per_ticket_ms = (time.perf_counter() - started) * 1000 / max(1, len(tickets))
     with transaction.atomic():  # one commit for the batch
@@ -208,11 +230,16 @@ def run_model(ticket_id: int) -> None:
     tickets = [t for t in tickets if not _gave_up(t)]
     if not tickets:
         return
+    with releasing_on_error(tickets, token):
+        _decide_batch(tickets, token, first=ticket_id)
+
+
+def _decide_batch(tickets: list[Ticket], token: Any, *, first: int) -> None:
     setup = decisions.DecisionSetup.current()
     plans = {ticket.pk: decisions.plan(ticket.pipeline_context, setup) for ticket in tickets}
     needing_model = [ticket for ticket in tickets if plans[ticket.pk].consult]
     if len(needing_model) > 1:
-        keep = next((t for t in needing_model if t.pk == ticket_id), needing_model[0])
+        keep = next((t for t in needing_model if t.pk == first), needing_model[0])
         handed_back = [t.pk for t in needing_model if t is not keep]
         Ticket.objects.filter(pk__in=handed_back, stage_started_at=token).update(
             stage_started_at=None, pipeline_attempts=F("pipeline_attempts") - 1
@@ -279,7 +306,7 @@ def run_output(ticket_id: int) -> None:
         for s in Suggestion.objects.filter(ticket__in=tickets).select_related("category__default_team")
     }
     rules = routing.active_rules()
-    with transaction.atomic():  # one commit for the batch
+    with releasing_on_error(tickets, token), transaction.atomic():  # one commit for the batch
         for ticket in tickets:
             _route_one(ticket, token, suggestions.get(ticket.pk), rules)
 

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.test import override_settings
 
 from inference_app.llm import backends
-from tickets import pipeline, routing
+from tickets import inputs, pipeline, routing
 from tickets.audit import verify_chain
 from tickets.models import Category, ModelCall, PipelineStage, Suggestion, Ticket, TicketStatus
 from tickets.services import ticket_create, ticket_submit
@@ -261,3 +261,24 @@ def test_with_a_trained_label_model_decisions_rest_on_calibrated_probabilities(
     assert suggestion.category == company["VPN"]
     assert suggestion.evidence["source"] in ("classifier", "combined")
     assert ticket.category == company["VPN"]
+
+
+@override_settings(PIPELINE_USE_MODEL="never")
+def test_a_transient_error_mid_stage_is_retried_at_once_not_after_the_claim_goes_stale(
+    company: dict[str, Category], django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import OperationalError
+
+    real = inputs.process_batch
+    failures = []
+
+    def flaky(tickets: Any) -> Any:
+        if not failures:
+            failures.append("once")
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(tickets)
+
+    monkeypatch.setattr(inputs, "process_batch", flaky)
+    ticket = _submit(django_capture_on_commit_callbacks, **VPN_TROUBLE)
+    assert failures == ["once"]
+    assert (ticket.status, ticket.stage) == (TicketStatus.ROUTED, PipelineStage.DONE)
