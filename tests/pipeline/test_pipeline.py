@@ -270,7 +270,7 @@ def test_a_transient_error_mid_stage_is_retried_at_once_not_after_the_claim_goes
     from django.db import OperationalError
 
     real = inputs.process_batch
-    failures = []
+    failures: list[str] = []
 
     def flaky(tickets: Any) -> Any:
         if not failures:
