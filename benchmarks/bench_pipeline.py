@@ -134,7 +134,9 @@ def warm_up() -> None:
     from tickets.models import Ticket
 
     [ticket_submit(subject=s, body=b) for s, b in texts(4, seed=1)]
-    wait_until_final(list(Ticket.objects.exclude(status="resolved").values_list("pk", flat=True)), timeout=600)
+    wait_until_final(
+        list(Ticket.objects.exclude(status="resolved").values_list("pk", flat=True)), timeout=600
+    )
 
 
 def burst(count: int) -> list[int]:
