@@ -129,9 +129,8 @@ def wait_until_final(ids: list[int], timeout: float = 3600) -> None:
 def warm_up() -> None:
     """A few tickets (and the demo's incoming ones) load the embedder, index and model in every worker
     before the clock starts."""
-    from tickets.services import ticket_submit
-
     from tickets.models import Ticket
+    from tickets.services import ticket_submit
 
     [ticket_submit(subject=s, body=b) for s, b in texts(4, seed=1)]
     wait_until_final(
