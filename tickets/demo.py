@@ -22,7 +22,16 @@ from django.utils.text import slugify
 from tickets import demo_content as content
 from tickets.audit import record_event, text_fingerprint
 from tickets.knowledge import index_missing_resolved
-from tickets.models import AuditEvent, Category, Channel, PipelineStage, Team, TeamMembership, Ticket, TicketStatus
+from tickets.models import (
+    AuditEvent,
+    Category,
+    Channel,
+    PipelineStage,
+    Team,
+    TeamMembership,
+    Ticket,
+    TicketStatus,
+)
 from tickets.services import ticket_submit
 
 PAST_TICKETS = 360

@@ -176,7 +176,7 @@ class Ticket(models.Model):
     stage_started_at = models.DateTimeField(null=True, blank=True)
     pipeline_attempts = models.PositiveSmallIntegerField(default=0)
     pipeline_context = models.JSONField(
-        default=dict, blank=True, help_text="What one stage hands to the next (redacted text, neighbours, ...)."
+        default=dict, blank=True, help_text="What one stage hands to the next: redacted text, neighbours, ..."
     )
     pipeline_error = models.TextField(blank=True, help_text="Why the pipeline gave up, if it did.")
     validation_errors = models.JSONField(
@@ -239,7 +239,7 @@ class Suggestion(models.Model):
     model_name = models.CharField(max_length=200, blank=True)
     prompt_version = models.CharField(max_length=40, blank=True)
     degraded = models.BooleanField(default=False, help_text="Made without the model (retrieval alone).")
-    model_used = models.BooleanField(default=False, help_text="The language model took part in this decision.")
+    model_used = models.BooleanField(default=False, help_text="The language model took part in it.")
     evidence = models.JSONField(
         default=dict, blank=True, help_text="How the decision was reached: neighbour votes, model choice, ..."
     )

@@ -85,7 +85,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='suggestion',
             name='model_used',
-            field=models.BooleanField(default=False, help_text='The language model took part in this decision.'),
+            field=models.BooleanField(default=False, help_text='The language model took part in it.'),
         ),
         migrations.AddField(
             model_name='team',
@@ -115,7 +115,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='ticket',
             name='pipeline_context',
-            field=models.JSONField(blank=True, default=dict, help_text='What one stage hands to the next (redacted text, neighbours, ...).'),
+            field=models.JSONField(blank=True, default=dict, help_text='What one stage hands to the next: redacted text, neighbours, ...'),
         ),
         migrations.AddField(
             model_name='ticket',
