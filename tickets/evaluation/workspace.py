@@ -192,6 +192,7 @@ def build_workspace(
     from tickets.evaluation.data import team_of_category
 
     timings = _timings(directory)
+    embedded_before = (directory / VECTORS_FILE).is_file()
     started = time.monotonic()
     vectors = history_vectors(
         directory,
@@ -202,7 +203,8 @@ def build_workspace(
         threads=threads,
         progress=embed_progress,
     )
-    timings.setdefault("embed_history_s", round(time.monotonic() - started, 2))
+    if not embedded_before:
+        timings["embed_history_s"] = round(time.monotonic() - started, 2)
     started = time.monotonic()
     kb = build_knowledge_base(directory, embedder, history, vectors)
     timings["build_index_s"] = round(time.monotonic() - started, 2)
@@ -210,7 +212,8 @@ def build_workspace(
     label_model = label_model_for(
         directory, history, vectors, embedding_model=embedder.name, options=options, progress=fit_progress
     )
-    timings.setdefault("fit_label_model_s", round(time.monotonic() - started, 2))
+    if label_model is not None:  # the fit's own time, also when it was fitted by an earlier run
+        timings["fit_label_model_s"] = float(label_model.stats.get("fit_seconds", 0.0))
     atomic_write_json(directory / TIMINGS_FILE, timings)
     return Workspace(
         directory=directory,
