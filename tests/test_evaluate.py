@@ -162,3 +162,33 @@ def test_real_history_bounded(shared_data: Path, tmp_path: Path) -> None:
     assert mode["accuracy"] >= mode["retrieval_label_match_at_1"]
     assert mode["ece"] <= 0.12
     assert report["run"]["categories"] == 27
+
+
+def test_model_modes_with_the_model_server_down_are_degraded_not_failed(files: dict[str, Path]) -> None:
+    """Nothing listens on port 9: every model call fails, is recorded, and the decision falls back."""
+    args = [a for a in base_args(files) if a != "retrieval"]
+    args[args.index("--modes") + 1 :] = ["retrieval,model,combined", "--limit", "4", "--model-weight", "1000"]
+    lines = evaluate(*args, "--backend", "openai", "--llm-base-url", "http://127.0.0.1:9/v1")
+    assert LINE.match(lines[-1]), lines[-1]
+    report = json.loads((files["output"] / "report.json").read_text())
+    modes = report["modes"]
+    assert modes["model"]["degraded_share"] == 1.0 and modes["model"]["accuracy"] == 0.0
+    assert modes["model"]["model_consulted_share"] == 1.0
+    # Combined mode asked the model only where the label model was unsure, and still decided.
+    assert modes["combined"]["accuracy"] == modes["retrieval"]["accuracy"]
+    assert modes["combined"]["degraded_share"] == modes["combined"]["model_consulted_share"]
+    assert report["run"]["policy"]["model_weight"] == 1000
+    assert report["headline_mode"] == "combined"
+
+
+@pytest.mark.slow
+def test_model_mode_with_the_embedded_model(files: dict[str, Path]) -> None:
+    """SmolLM2 through llama.cpp on two tickets: tokens and model latency are accounted."""
+    args = [a for a in base_args(files) if a != "retrieval"]
+    args[args.index("--modes") + 1 :] = ["model", "--limit", "2"]
+    lines = evaluate(*args, "--backend", "llamacpp")
+    assert LINE.match(lines[-1]), lines[-1]
+    mode = json.loads((files["output"] / "report.json").read_text())["modes"]["model"]
+    assert mode["n"] == 2 and mode["degraded_share"] == 0.0
+    assert mode["tokens_per_ticket"]["prompt"] > 50 and mode["tokens_per_ticket"]["completion"] > 0
+    assert mode["latency_ms"]["model"]["p50"] > 0
