@@ -320,3 +320,16 @@ def test_assign_and_unassign(world: World) -> None:
 def test_text_similarity() -> None:
     assert text_similarity("same", "same") == 1.0
     assert text_similarity("abc", "xyz") == 0.0
+
+
+def test_resolving_from_the_dashboard_queues_one_ticket_resolved_webhook(world: World) -> None:
+    from tickets.models import WebhookDelivery
+    from tickets.webhooks import webhook_endpoint_create
+
+    webhook_endpoint_create(name="helpdesk", url="https://helpdesk.example/hook", events=["ticket.resolved"])
+    ticket, _suggestion = _routed_with_suggestion(world)
+    ticket_resolve_with_feedback(
+        ticket_id=ticket.pk, resolution="Reset the token.", user=world.agent, actor="ann", actor_type=AGENT
+    )
+    delivery = WebhookDelivery.objects.get(ticket=ticket)
+    assert delivery.event == "ticket.resolved"

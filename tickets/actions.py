@@ -31,6 +31,7 @@ from tickets.models import (
 )
 from tickets.routing import due_at_for
 from tickets.services import InvalidTransition, ticket_reopen, ticket_resolve, ticket_transition
+from tickets.webhooks import emit_resolved
 
 MAX_TEXT_CHARS = 20_000
 MAX_REASON_CHARS = 2_000
@@ -376,6 +377,7 @@ def ticket_resolve_with_feedback(
             routing_correct=routing_correct,
             details=details,
         )
+        emit_resolved(resolved, actor=actor)  # webhook, sent after the commit
     return resolved
 
 

@@ -47,7 +47,7 @@ from tickets.api.throttling import ClientRateThrottle
 from tickets.audit import verify_chain
 from tickets.models import ApiToken, ImportJob, Suggestion, Ticket, WebhookDelivery, WebhookEndpoint
 from tickets.tokens import token_create, token_forget_cached, token_revoke
-from tickets.webhooks import emit_resolved, webhook_endpoint_create
+from tickets.webhooks import webhook_endpoint_create
 
 TICKET_PARAM = OpenApiParameter(
     "ticket",
@@ -274,11 +274,9 @@ class TicketResolveView(ApiView):
     def post(self, request: Request, ticket: str) -> Response:
         found = find_ticket(self.tickets(), ticket)
         data = self.data(s.ResolveSerializer)
-        with transaction.atomic():
-            resolved = actions.ticket_resolve_with_feedback(
-                ticket_id=found.pk, resolution=data["resolution"], **self.actor()
-            )
-            emit_resolved(resolved, actor=self.principal.actor)
+        actions.ticket_resolve_with_feedback(
+            ticket_id=found.pk, resolution=data["resolution"], **self.actor()
+        )
         return Response(ticket_payload(found.pk))
 
 
