@@ -1,0 +1,116 @@
+"""The evaluation on the shared datasets, with the splits the project's goals name, and its time.
+
+bitext: 80/20 split (Python ``random.Random(0).shuffle``), intent as the label, category as the team.
+it-service-tickets: the first 20,000 rows as history, the next 5,000 as test, Topic_group as the label
+(``--small``: 10,000 history / 3,000 test, the size of the 15-minute goal).
+
+    python benchmarks/bench_evaluate.py [--dataset bitext|it|both] [--small] [--modes retrieval] [--processes 2]
+                                 [--output DIR] [-- extra evaluate options, e.g. --limit 20]
+
+Prints each run's last line and the figures of its report.json. Needs ../shared/data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+BITEXT = DATA / "bitext-customer-support" / "Bitext_Sample_Customer_Support_Training_Dataset.csv"
+IT = DATA / "it-service-tickets" / "all_tickets_processed_improved_v3.csv"
+
+
+def write(path: Path, rows: list[dict[str, str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def read(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def splits(dataset: str, folder: Path, small: bool) -> tuple[Path, Path, list[str]]:
+    if dataset == "bitext":
+        rows = read(BITEXT)
+        random.Random(0).shuffle(rows)
+        cut = int(0.8 * len(rows))
+        columns = ["--text-column", "instruction", "--label-column", "intent", "--team-column", "category"]
+        columns += ["--resolution-column", "response"]
+        return (
+            write(folder / "bitext_history.csv", rows[:cut]),
+            write(folder / "bitext_test.csv", rows[cut:]),
+            columns,
+        )
+    rows = read(IT)
+    history, test = (10_000, 3_000) if small else (20_000, 5_000)
+    return (
+        write(folder / "it_history.csv", rows[:history]),
+        write(folder / "it_test.csv", rows[history : history + test]),
+        ["--text-column", "Document", "--label-column", "Topic_group"],
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--dataset", choices=("bitext", "it", "both"), default="both")
+    parser.add_argument("--small", action="store_true")
+    parser.add_argument("--modes", default="retrieval")
+    parser.add_argument("--processes", default="2")
+    parser.add_argument("--output", type=Path, help="Keep the reports here (default: a temporary folder).")
+    parser.add_argument("extra", nargs="*")
+    options = parser.parse_args()
+    if not BITEXT.is_file() or not IT.is_file():
+        sys.exit(f"needs the shared datasets in {DATA}")
+    with tempfile.TemporaryDirectory() as tmp:
+        base = options.output or Path(tmp)
+        for dataset in ("bitext", "it") if options.dataset == "both" else (options.dataset,):
+            folder = base / dataset
+            folder.mkdir(parents=True, exist_ok=True)
+            history, test, columns = splits(dataset, folder, options.small)
+            command = [
+                sys.executable,
+                "manage.py",
+                "evaluate",
+                "--history",
+                str(history),
+                "--test",
+                str(test),
+            ]
+            command += ["--output", str(folder / "report"), *columns, "--modes", options.modes]
+            command += ["--processes", options.processes, *options.extra]
+            started = time.monotonic()
+            result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+            wall = time.monotonic() - started
+            if result.returncode != 0:
+                sys.exit(result.stderr[-2000:])
+            print(f"== {dataset}: {result.stdout.strip().splitlines()[-1]}  (wall {wall:.0f} s)")
+            report = json.loads((folder / "report" / "report.json").read_text())
+            print(f"   timings: {report['run']['timings_s']}")
+            for mode, figures in report["modes"].items():
+                latency = figures["latency_ms"]["total"]
+                print(
+                    f"   {mode}: n={figures['n']} accuracy={figures['accuracy']:.4f} "
+                    f"macro_f1={figures['macro_f1']:.4f} ece={figures['ece']:.4f} "
+                    f"coverage@p95={figures['coverage_at_precision_95']:.4f} "
+                    f"match@1={figures['retrieval_label_match_at_1']:.4f} "
+                    f"latency p50/p95={latency['p50']:.0f}/{latency['p95']:.0f} ms "
+                    f"tokens={figures['tokens_per_ticket']['prompt']:.0f}+{figures['tokens_per_ticket']['completion']:.0f}"
+                )
+
+
+if __name__ == "__main__":
+    main()
