@@ -300,6 +300,8 @@ class AuditEvent(models.Model):
     class Meta:
         ordering = ["ticket_id", "sequence"]
         constraints = [models.UniqueConstraint(fields=["ticket", "sequence"], name="unique_audit_sequence")]
+        # analytics read stage latencies over a time window
+        indexes = [models.Index(fields=["created_at"], name="audit_created_at")]
 
     def __str__(self) -> str:
         return f"{self.ticket_id}#{self.sequence} {self.action}"
