@@ -4,8 +4,8 @@ bitext: 80/20 split (Python ``random.Random(0).shuffle``), intent as the label, 
 it-service-tickets: the first 20,000 rows as history, the next 5,000 as test, Topic_group as the label
 (``--small``: 10,000 history / 3,000 test, the size of the 15-minute goal).
 
-    python benchmarks/bench_evaluate.py [--dataset bitext|it|both] [--small] [--modes retrieval] [--processes 2]
-                                 [--output DIR] [-- extra evaluate options, e.g. --limit 20]
+    python benchmarks/bench_evaluate.py [--dataset bitext|it|both] [--small] [--modes retrieval]
+        [--processes 2] [--output DIR] [-- extra evaluate options, e.g. --limit 20]
 
 Prints each run's last line and the figures of its report.json. Needs ../shared/data.
 """
