@@ -90,6 +90,12 @@ LLM_PRICE_COMPLETION_PER_MTOK = env.number("LLM_PRICE_COMPLETION_PER_MTOK", 0.0,
 LLM_WATTS = env.number("LLM_WATTS", 30.0, minimum=0)
 
 LLM_SAMPLES = env.integer("LLM_SAMPLES", 1, minimum=1, maximum=15)
+# How much the model's choice weighs against retrieval (a likelihood ratio; `evaluate` learns it from
+# history). 1 gives it no say, so it is not even asked. The embedded 135M model starts with none; a
+# vLLM-served instruction model with some.
+LLM_DECISION_WEIGHT = env.number(
+    "LLM_DECISION_WEIGHT", 2.0 if LLM_BACKEND == "openai" else 1.0, minimum=1.0, maximum=1000.0
+)
 LLM_DRAFT_REPLIES = env.boolean("LLM_DRAFT_REPLIES", False)
 
 # --- the pipeline (tickets.pipeline) -------------------------------------------------------------

@@ -168,5 +168,8 @@ def predict_label_probs(*, texts: Sequence[str], embeddings: np.ndarray) -> list
 
 def decision_policy() -> DecisionPolicy:
     """The decision policy the current label model's history statistics support (defaults without one)."""
+    weight = settings.LLM_DECISION_WEIGHT
     model = current_label_model()
-    return policy_from_stats(model.stats) if model is not None else DecisionPolicy()
+    if model is None:
+        return DecisionPolicy(model_weight=weight)
+    return policy_from_stats(model.stats, model_weight=weight)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 
 from inference_app.llm.decision import DecisionPolicy
@@ -70,7 +71,7 @@ def test_too_little_history_means_neighbour_votes(knowledge_dir: Path) -> None:
     summary = train_label_model()
     assert not summary.trained and "2 categories" in summary.reason
     assert predict_label_probs(texts=["x"], embeddings=np.zeros((1, 384), np.float32)) is None
-    assert decision_policy() == DecisionPolicy()
+    assert decision_policy() == DecisionPolicy(model_weight=settings.LLM_DECISION_WEIGHT)
     assert not label_model_path().exists()
 
 
@@ -130,3 +131,8 @@ def test_retrain_task(knowledge_dir: Path, eager_celery: None) -> None:
     result = retrain_label_model.delay().get()
     assert result == {"trained": True, "entries": 30, "labels": 2, "reason": ""}
     assert label_model_path().is_file()
+
+
+def test_the_models_weight_comes_from_settings(knowledge_dir: Path, settings: object) -> None:
+    settings.LLM_DECISION_WEIGHT = 7.5  # type: ignore[attr-defined]
+    assert decision_policy().model_weight == 7.5
