@@ -110,6 +110,16 @@ def waiting_ids(stage: str, *, first: int, limit: int) -> list[int]:
     return [first, *others[: max(0, limit - 1)]]
 
 
+def claim_batch(stage: str, *, first: int) -> tuple[list[Ticket], Any]:
+    """Claim ``first`` and other tickets waiting for ``stage`` (up to PIPELINE_BATCH_SIZE); a ticket
+    claimed more than PIPELINE_MAX_ATTEMPTS times goes to triage instead of being tried again."""
+    tickets, token = claim(stage, waiting_ids(stage, first=first, limit=settings.PIPELINE_BATCH_SIZE))
+    for ticket in tickets:
+        if ticket.pipeline_attempts > settings.PIPELINE_MAX_ATTEMPTS:
+            fail_ticket(ticket.pk, f"the {stage} stage failed {ticket.pipeline_attempts - 1} times")
+    return [t for t in tickets if t.pipeline_attempts <= settings.PIPELINE_MAX_ATTEMPTS], token
+
+
 def advance(
     ticket: Ticket, token: Any, *, to_stage: str, to_status: str = "", **fields: Any
 ) -> list[dict[str, Any]]:
@@ -161,25 +171,15 @@ def _event(stage: str, action: str, details: dict[str, Any]) -> dict[str, Any]:
     return {"stage": stage, "action": action, "actor_type": SYSTEM, "actor": ACTOR, "details": details}
 
 
-def _gave_up(ticket: Ticket) -> bool:
-    return ticket.pipeline_attempts > settings.PIPELINE_MAX_ATTEMPTS
-
-
 # --- stage 1: input processing -------------------------------------------------------------------
 
 
 def run_input(ticket_id: int) -> None:
     """Normalise, check, flag injection, find duplicates, redact, embed and retrieve, for a batch."""
     started = time.perf_counter()
-    tickets, token = claim(
-        PipelineStage.INPUT,
-        waiting_ids(PipelineStage.INPUT, first=ticket_id, limit=settings.PIPELINE_BATCH_SIZE),
-    )
+    tickets, token = claim_batch(PipelineStage.INPUT, first=ticket_id)
     if not tickets:
         return
-    for ticket in [t for t in tickets if _gave_up(t)]:
-        fail_ticket(ticket.pk, "input processing failed repeatedly")
-    tickets = [t for t in tickets if not _gave_up(t)]
     with releasing_on_error(tickets, token):
         _finish_input(tickets, token, started)
 
@@ -221,13 +221,7 @@ def run_model(ticket_id: int) -> None:
     need the model, this task keeps one and hands the others back to their own tasks, so several
     workers can wait on the model server at once.
     """
-    tickets, token = claim(
-        PipelineStage.MODEL,
-        waiting_ids(PipelineStage.MODEL, first=ticket_id, limit=settings.PIPELINE_BATCH_SIZE),
-    )
-    for ticket in [t for t in tickets if _gave_up(t)]:
-        fail_ticket(ticket.pk, "the model stage failed repeatedly")
-    tickets = [t for t in tickets if not _gave_up(t)]
+    tickets, token = claim_batch(PipelineStage.MODEL, first=ticket_id)
     if not tickets:
         return
     with releasing_on_error(tickets, token):
@@ -292,13 +286,7 @@ def _save_decision(ticket: Ticket, token: Any, outcome: decisions.DecisionOutcom
 
 def run_output(ticket_id: int) -> None:
     """Route (rules, then the team's threshold), set priority and due time, notify, update status."""
-    tickets, token = claim(
-        PipelineStage.OUTPUT,
-        waiting_ids(PipelineStage.OUTPUT, first=ticket_id, limit=settings.PIPELINE_BATCH_SIZE),
-    )
-    for ticket in [t for t in tickets if _gave_up(t)]:
-        fail_ticket(ticket.pk, "routing failed repeatedly")
-    tickets = [t for t in tickets if not _gave_up(t)]
+    tickets, token = claim_batch(PipelineStage.OUTPUT, first=ticket_id)
     if not tickets:
         return
     suggestions = {

@@ -282,3 +282,13 @@ def test_a_transient_error_mid_stage_is_retried_at_once_not_after_the_claim_goes
     ticket = _submit(django_capture_on_commit_callbacks, **VPN_TROUBLE)
     assert failures == ["once"]
     assert (ticket.status, ticket.stage) == (TicketStatus.ROUTED, PipelineStage.DONE)
+
+
+@override_settings(PIPELINE_USE_MODEL="never", PIPELINE_MAX_ATTEMPTS=3)
+def test_a_ticket_claimed_too_often_goes_to_triage_instead_of_looping(company: dict[str, Category]) -> None:
+    ticket = ticket_create(**VPN_TROUBLE)
+    Ticket.objects.filter(pk=ticket.pk).update(pipeline_attempts=3)  # three workers died on it
+    pipeline.run_input(ticket.pk)
+    ticket.refresh_from_db()
+    assert (ticket.status, ticket.stage) == (TicketStatus.NEEDS_TRIAGE, PipelineStage.FAILED)
+    assert ticket.pipeline_error == "the input stage failed 3 times"
