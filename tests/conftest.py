@@ -47,6 +47,21 @@ def _run(command: list[str], *, env: dict[str, str], timeout: float) -> subproce
     )
 
 
+def worker_environment(index_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a Celery worker process that shares this test's database and knowledge base."""
+    from django.db import connection
+
+    database = connection.settings_dict
+    env = os.environ.copy()
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        DATABASE_URL=f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        INDEX_DIR=str(index_dir),
+        **extra,
+    )
+    return env
+
+
 @pytest.fixture
 def shared_data() -> Iterator[Path]:
     if not SHARED_DATA.is_dir():

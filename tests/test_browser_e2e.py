@@ -22,7 +22,7 @@ import redis
 from django.conf import settings
 from django.db import connection, connections
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, worker_environment
 from tests.ui_factories import PASSWORD, make_user
 from tickets.audit import verify_chain
 from tickets.knowledge import index_missing_resolved
@@ -119,13 +119,7 @@ def worker(company: list[Team], knowledge_dir: Path, tmp_path: Path) -> Iterator
     """A real Celery worker on every pipeline queue, sharing this test's database and knowledge base."""
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     broker.delete(*PIPELINE_QUEUES)  # nothing left over from other tests
-    database = connection.settings_dict
-    env = os.environ.copy()
-    env.update(
-        DJANGO_SETTINGS_MODULE="tests.settings",
-        DATABASE_URL=f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
-        INDEX_DIR=str(knowledge_dir),
-    )
+    env = worker_environment(knowledge_dir)
     log = tmp_path / "worker.log"
     command = [str(Path(sys.executable).parent / "celery"), "-A", "inference_app", "worker", "--pool=solo"]
     command += ["-Q", ",".join(PIPELINE_QUEUES), "-l", "INFO"]

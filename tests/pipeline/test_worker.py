@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 import redis
-from django.db import connection
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, worker_environment
 from tickets.audit import verify_chain
 from tickets.models import AuditEvent, Category, PipelineStage, Suggestion, Ticket, TicketStatus
 from tickets.services import ticket_create, ticket_submit
@@ -79,15 +78,7 @@ class Worker:
 @pytest.fixture
 def worker_env(company: dict[str, Category], knowledge_dir: Path, tmp_path: Path) -> dict[str, str]:
     """What a worker needs to share this test's database, broker and knowledge base."""
-    database = connection.settings_dict
-    env = os.environ.copy()
-    env.update(
-        DJANGO_SETTINGS_MODULE="tests.settings",
-        DATABASE_URL=f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
-        INDEX_DIR=str(knowledge_dir),
-        PIPELINE_USE_MODEL="never",
-    )
-    return env
+    return worker_environment(knowledge_dir, PIPELINE_USE_MODEL="never")
 
 
 @pytest.fixture
