@@ -8,7 +8,6 @@ Each finished ticket is appended to ``results-<mode>.jsonl``; a re-run skips the
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import time
@@ -26,9 +25,11 @@ from inference_app.llm.decision import (
     policy_from_stats,
     should_consult_model,
 )
+from inference_app.llm.redaction import redact
 from inference_app.llm.types import Neighbour, Taxonomy
 from tickets.evaluation.data import EvalTicket
 from tickets.evaluation.workspace import Workspace
+from tickets.processing import prepare
 
 if TYPE_CHECKING:
     from inference_app.llm.classify import ModelVerdict, Pricing
@@ -41,21 +42,10 @@ STAGES = ("input", "embed", "retrieval", "classifier", "model", "decision")
 
 
 def prepare_text(text: str) -> str:
-    """The input step production applies before embedding and prompting: personal data redacted."""
-    if _redact is None:
-        return text
-    return str(_redact(text).text)
-
-
-def _load_redact() -> Callable[[str], Any] | None:
-    if importlib.util.find_spec("inference_app.llm.redaction") is None:
-        return None
-    from inference_app.llm.redaction import redact
-
-    return redact
-
-
-_redact = _load_redact()
+    """The input step production applies before embedding and prompting (``tickets.inputs``): the
+    text normalised (markup, control characters, whitespace) and its personal data redacted."""
+    prepared = prepare(subject="", body=text)
+    return redact(prepared.text or text).text
 
 
 @dataclass
