@@ -1,18 +1,22 @@
 """The ticket pipeline, top to bottom: input processing -> the model -> output processing.
 
-Each stage is a Celery task on its own queue (``ingest``, ``model``, ``output``) that takes ticket
-ids. The contract of every stage:
+Each stage is a Celery task on its own queue (``ingest``, ``model``, ``output``) that takes a ticket
+id. The contract of every stage:
 
-1. **Claim** the ticket with one conditional UPDATE (``stage`` is this stage and nobody holds it, or
-   the holder's claim is older than ``PIPELINE_STAGE_TIMEOUT_SECONDS``). No claim: the stage is done
-   or in other hands, so the task does nothing. Re-running a finished stage is therefore harmless.
+1. **Claim** the ticket, and up to ``PIPELINE_BATCH_SIZE`` others waiting for the same stage, with one
+   conditional UPDATE (``stage`` is this stage and nobody holds it, or the holder's claim is older
+   than ``PIPELINE_STAGE_TIMEOUT_SECONDS``). No claim: the stage is done or in other hands, so the
+   task does nothing. Re-running a finished stage is therefore harmless.
 2. **Work** without a transaction open (and, around the model call, without a database connection).
-3. **Advance** in one transaction: move ``stage`` on, but only if our claim still holds, and write the
-   stage's results and its audit event with it. A worker that lost its claim writes nothing.
+3. **Advance** in one transaction: move ``stage`` (and ``status``) on, but only if our claim still
+   holds and nobody changed the ticket's status meanwhile, and write the stage's results and audit
+   events with it. A worker that lost its claim writes nothing.
 4. **Enqueue** the next stage after the commit.
 
-A worker killed mid-stage leaves a stale claim; the sweeper (:func:`sweep_stuck_tickets`, run by beat)
-re-enqueues such tickets. A ticket that keeps failing lands in human triage with its error.
+A stage that fails hands its claims back, so the retry takes them at once; a ticket claimed more
+than ``PIPELINE_MAX_ATTEMPTS`` times, or whose stage fails for good, lands in human triage with its
+error. A worker killed mid-stage leaves a stale claim, and a broker restart loses messages: the
+sweeper (:func:`sweep_stuck_tickets`, run by beat) re-enqueues such tickets.
 """
 
 from __future__ import annotations
