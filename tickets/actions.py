@@ -99,8 +99,30 @@ def _audit(ticket_id: int, action: str, *, actor: str, actor_type: str, details:
     )
 
 
-def _user_id(user: Any) -> int | None:
-    return user.pk if user is not None and getattr(user, "is_authenticated", False) else None
+def _feedback(
+    ticket: Ticket, kind: str, *, suggestion: Suggestion | None, user: Any, actor: str, **fields: Any
+) -> Feedback:
+    """The agent's verdict on the pipeline's work, for accuracy and acceptance figures."""
+    user_id = user.pk if user is not None and getattr(user, "is_authenticated", False) else None
+    return Feedback.objects.create(
+        ticket=ticket, suggestion=suggestion, user_id=user_id, actor=actor, kind=kind, **fields
+    )
+
+
+def _require_open(ticket: Ticket) -> None:
+    if ticket.status not in OPEN_STATUSES:
+        raise InvalidTransition(f"ticket {ticket.reference} is {ticket.get_status_display().lower()}")
+
+
+def _decide_pending(suggestion_id: int, decision: str, action: str) -> tuple[Suggestion, Ticket]:
+    """Lock a pending suggestion of an actionable ticket and record the agent's ``decision`` on it."""
+    suggestion, ticket = _lock_suggestion(suggestion_id)
+    _require_actionable(ticket, action)
+    if suggestion.decision != Suggestion.Decision.PENDING:
+        raise InvalidTransition(f"the suggestion was already {suggestion.get_decision_display().lower()}")
+    suggestion.decision = decision
+    suggestion.save(update_fields=["decision"])
+    return suggestion, ticket
 
 
 def _due_at(ticket: Ticket, *, priority: str) -> datetime | None:
@@ -116,18 +138,15 @@ def _due_at(ticket: Ticket, *, priority: str) -> datetime | None:
 def suggestion_accept(*, suggestion_id: int, user: Any, actor: str, actor_type: str) -> Suggestion:
     """Use the suggestion as is. In triage, the ticket takes the suggested team and category."""
     with transaction.atomic():
-        suggestion, ticket = _lock_suggestion(suggestion_id)
-        _require_actionable(ticket, "accept its suggestion")
-        if suggestion.decision != Suggestion.Decision.PENDING:
-            raise InvalidTransition(f"the suggestion was already {suggestion.get_decision_display().lower()}")
-        suggestion.decision = Suggestion.Decision.ACCEPTED
-        suggestion.save(update_fields=["decision"])
-        Feedback.objects.create(
-            ticket=ticket,
+        suggestion, ticket = _decide_pending(
+            suggestion_id, Suggestion.Decision.ACCEPTED, "accept its suggestion"
+        )
+        _feedback(
+            ticket,
+            Feedback.Kind.ACCEPTED,
             suggestion=suggestion,
-            user_id=_user_id(user),
+            user=user,
             actor=actor,
-            kind=Feedback.Kind.ACCEPTED,
             routing_correct=True,
             details={"confidence": suggestion.confidence},
         )
@@ -175,12 +194,12 @@ def suggestion_edit(
         suggestion.resolution_text = edited
         suggestion.decision = Suggestion.Decision.EDITED
         suggestion.save(update_fields=["resolution_text", "decision"])
-        Feedback.objects.create(
-            ticket=ticket,
+        _feedback(
+            ticket,
+            Feedback.Kind.EDITED,
             suggestion=suggestion,
-            user_id=_user_id(user),
+            user=user,
             actor=actor,
-            kind=Feedback.Kind.EDITED,
             details={"original_text": original, "edited_text": edited, "similarity": similarity},
         )
         _audit(
@@ -204,18 +223,15 @@ def suggestion_reject(
     """Reject the suggestion, saying why (the reason is required)."""
     reason = _required_text("reason", reason, what="A reason", limit=MAX_REASON_CHARS)
     with transaction.atomic():
-        suggestion, ticket = _lock_suggestion(suggestion_id)
-        _require_actionable(ticket, "reject its suggestion")
-        if suggestion.decision != Suggestion.Decision.PENDING:
-            raise InvalidTransition(f"the suggestion was already {suggestion.get_decision_display().lower()}")
-        suggestion.decision = Suggestion.Decision.REJECTED
-        suggestion.save(update_fields=["decision"])
-        Feedback.objects.create(
-            ticket=ticket,
+        suggestion, ticket = _decide_pending(
+            suggestion_id, Suggestion.Decision.REJECTED, "reject its suggestion"
+        )
+        _feedback(
+            ticket,
+            Feedback.Kind.REJECTED,
             suggestion=suggestion,
-            user_id=_user_id(user),
+            user=user,
             actor=actor,
-            kind=Feedback.Kind.REJECTED,
             reason=reason,
             details={"confidence": suggestion.confidence},
         )
@@ -277,12 +293,12 @@ def ticket_reassign(
             "to_category": new_category_id,
             "pipeline_team": pipeline_team_id,
         }
-        Feedback.objects.create(
-            ticket=ticket,
+        _feedback(
+            ticket,
+            Feedback.Kind.REASSIGNED,
             suggestion=suggestion,
-            user_id=_user_id(user),
+            user=user,
             actor=actor,
-            kind=Feedback.Kind.REASSIGNED,
             routing_correct=routing_correct,
             reason=reason,
             details=change,
@@ -320,20 +336,19 @@ def ticket_set_priority(*, ticket_id: int, priority: str, user: Any, actor: str,
         raise ValidationError({"priority": [f"Choose one of: {', '.join(Priority.values)}."]})
     with transaction.atomic():
         ticket = _lock_ticket(ticket_id)
-        if ticket.status not in OPEN_STATUSES:
-            raise InvalidTransition(f"ticket {ticket.reference} is {ticket.get_status_display().lower()}")
+        _require_open(ticket)
         if ticket.priority == priority:
             return ticket
         previous = ticket.priority
         ticket.priority = priority
         ticket.due_at = _due_at(ticket, priority=priority)
         ticket.save(update_fields=["priority", "due_at", "updated_at"])
-        Feedback.objects.create(
-            ticket=ticket,
+        _feedback(
+            ticket,
+            Feedback.Kind.PRIORITY,
             suggestion=latest_suggestion(ticket.pk),
-            user_id=_user_id(user),
+            user=user,
             actor=actor,
-            kind=Feedback.Kind.PRIORITY,
             details={"from": previous, "to": priority},
         )
         _audit(
@@ -368,12 +383,12 @@ def ticket_resolve_with_feedback(
         resolved = ticket_resolve(
             ticket_id=ticket.pk, resolution=resolution, actor_type=actor_type, actor=actor
         )
-        Feedback.objects.create(
-            ticket=resolved,
+        _feedback(
+            resolved,
+            Feedback.Kind.RESOLVED,
             suggestion=suggestion,
-            user_id=_user_id(user),
+            user=user,
             actor=actor,
-            kind=Feedback.Kind.RESOLVED,
             routing_correct=routing_correct,
             details=details,
         )
@@ -391,12 +406,12 @@ def ticket_reopen_with_feedback(
         if ticket.status not in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
             raise InvalidTransition(f"ticket {ticket.reference} is not resolved or closed")
         reopened = ticket_reopen(ticket_id=ticket.pk, reason=reason, actor_type=actor_type, actor=actor)
-        Feedback.objects.create(
-            ticket=reopened,
+        _feedback(
+            reopened,
+            Feedback.Kind.REOPENED,
             suggestion=latest_suggestion(ticket.pk),
-            user_id=_user_id(user),
+            user=user,
             actor=actor,
-            kind=Feedback.Kind.REOPENED,
             reason=reason,
         )
     return reopened
@@ -406,8 +421,7 @@ def ticket_assign(*, ticket_id: int, assignee: Any, user: Any, actor: str, actor
     """Assign the ticket to ``assignee`` (a user), or unassign it with ``None``. Audit only, no feedback."""
     with transaction.atomic():
         ticket = _lock_ticket(ticket_id)
-        if ticket.status not in OPEN_STATUSES:
-            raise InvalidTransition(f"ticket {ticket.reference} is {ticket.get_status_display().lower()}")
+        _require_open(ticket)
         assignee_id = assignee.pk if assignee is not None else None
         if ticket.assignee_id == assignee_id:
             return ticket
