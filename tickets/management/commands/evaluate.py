@@ -16,8 +16,8 @@ from tickets.evaluation.data import EvaluationInputError, read_rows
 from tickets.evaluation.report import mode_report, write_reports
 from tickets.evaluation.runner import MODES, ModelAccess, Runner, iter_modes
 from tickets.evaluation.workspace import build_workspace, file_digest, prepare_directory
-from tickets.importer import FORMATS, ColumnMap
-from tickets.management.commands.import_tickets import read_team_map
+from tickets.importer import FORMATS
+from tickets.management.commands.import_tickets import add_column_arguments, columns_from_options
 
 
 def _advance(bar: tqdm[Any]) -> Callable[[int], None]:
@@ -38,14 +38,7 @@ class Command(BaseCommand):
         parser.add_argument("--test", type=Path, required=True, help="Labelled tickets to evaluate on.")
         parser.add_argument("--output", type=Path, required=True, help="Folder for the reports (and resume).")
         parser.add_argument("--format", choices=FORMATS, help="Default: from each file's extension.")
-        parser.add_argument("--text-column", help="One column with the whole ticket text.")
-        parser.add_argument("--subject-column")
-        parser.add_argument("--body-column")
-        parser.add_argument("--category-column", "--label-column", dest="category_column")
-        parser.add_argument("--team-column")
-        parser.add_argument("--priority-column")
-        parser.add_argument("--resolution-column")
-        parser.add_argument("--team-map", type=Path, help="JSON object or CSV mapping category -> team.")
+        add_column_arguments(parser)
         parser.add_argument(
             "--modes",
             default="retrieval,model,combined",
@@ -88,19 +81,7 @@ class Command(BaseCommand):
             raise CommandError(
                 f"unknown mode(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(MODES)}"
             )
-        try:
-            columns = ColumnMap(
-                text=options["text_column"],
-                subject=options["subject_column"],
-                body=options["body_column"],
-                category=options["category_column"],
-                team=options["team_column"],
-                priority=options["priority_column"],
-                resolution=options["resolution_column"],
-            )
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
-        team_map = read_team_map(options["team_map"]) if options["team_map"] else {}
+        columns, team_map = columns_from_options(options)
         output: Path = options["output"]
         try:
             history = read_rows(

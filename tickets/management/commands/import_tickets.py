@@ -33,6 +33,38 @@ def read_team_map(path: Path) -> dict[str, str]:
         raise CommandError(f"cannot read the team map {path}: {exc}") from None
 
 
+def add_column_arguments(parser: CommandParser) -> None:
+    """The options that say which column holds what (shared with ``evaluate``)."""
+    parser.add_argument("--text-column", help="One column with the whole ticket text.")
+    parser.add_argument("--subject-column")
+    parser.add_argument("--body-column")
+    parser.add_argument("--category-column", "--label-column", dest="category_column")
+    parser.add_argument("--team-column")
+    parser.add_argument("--priority-column")
+    parser.add_argument("--resolution-column")
+    parser.add_argument("--team-map", type=Path, help="JSON object or CSV mapping category -> team.")
+
+
+def columns_from_options(options: dict[str, Any]) -> tuple[ColumnMap, dict[str, str]]:
+    """The column map and the category -> team map those options name."""
+    try:
+        columns = ColumnMap(
+            text=options["text_column"],
+            subject=options["subject_column"],
+            body=options["body_column"],
+            category=options["category_column"],
+            team=options["team_column"],
+            priority=options["priority_column"],
+            resolution=options["resolution_column"],
+            created=options.get("created_column"),
+            external_id=options.get("id_column"),
+        )
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    team_map = read_team_map(options["team_map"]) if options["team_map"] else {}
+    return columns, team_map
+
+
 class Command(BaseCommand):
     help = (
         "Import resolved history from CSV or JSONL into tickets and the knowledge base. "
@@ -42,16 +74,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", type=Path)
         parser.add_argument("--format", choices=FORMATS, help="Default: from the file's extension.")
-        parser.add_argument("--text-column", help="One column with the whole ticket text.")
-        parser.add_argument("--subject-column")
-        parser.add_argument("--body-column")
-        parser.add_argument("--category-column", "--label-column", dest="category_column")
-        parser.add_argument("--team-column")
-        parser.add_argument("--priority-column")
-        parser.add_argument("--resolution-column")
+        add_column_arguments(parser)
         parser.add_argument("--created-column", help="ISO 8601 creation time.")
         parser.add_argument("--id-column", help="The helpdesk's ticket id (default: the row's content).")
-        parser.add_argument("--team-map", type=Path, help="JSON object or CSV mapping category -> team.")
         parser.add_argument(
             "--source", help="Name for this history, part of each ticket's id (default: file name)."
         )
@@ -64,21 +89,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         path: Path = options["file"]
-        try:
-            columns = ColumnMap(
-                text=options["text_column"],
-                subject=options["subject_column"],
-                body=options["body_column"],
-                category=options["category_column"],
-                team=options["team_column"],
-                priority=options["priority_column"],
-                resolution=options["resolution_column"],
-                created=options["created_column"],
-                external_id=options["id_column"],
-            )
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
-        team_map = read_team_map(options["team_map"]) if options["team_map"] else {}
+        columns, team_map = columns_from_options(options)
         with tqdm(desc=f"importing {path.name}", unit=" rows", total=options["limit"], disable=None) as bar:
 
             def advance(rows: int) -> None:
