@@ -23,10 +23,9 @@ from django.conf import settings
 from django.db import connection, connections
 
 from tests.conftest import ROOT, worker_environment
-from tests.ui_factories import PASSWORD, make_user
+from tests.ui_factories import PASSWORD, make_resolved_history, make_user
 from tickets.audit import verify_chain
-from tickets.knowledge import index_missing_resolved
-from tickets.models import Category, Channel, Feedback, PipelineStage, Team, Ticket, TicketStatus
+from tickets.models import Channel, Feedback, PipelineStage, Team, Ticket, TicketStatus
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -92,26 +91,11 @@ def _wait_for(condition: Callable[[], bool], *, timeout: float, what: str, log: 
 @pytest.fixture
 def company(knowledge_dir: Path) -> list[Team]:
     """Three teams with a small resolved history in the knowledge base."""
-    teams = []
-    for name, (team_name, resolution, bodies) in HISTORY.items():
-        team = Team.objects.create(name=team_name, auto_route_threshold=0.5)
-        category = Category.objects.create(name=name, default_team=team, sla_hours=24)
-        teams.append(team)
-        for number, body in enumerate(bodies):
-            Ticket.objects.create(
-                subject=body[:40],
-                body=body,
-                channel=Channel.IMPORT,
-                external_id=f"{name}-{number}",
-                status=TicketStatus.RESOLVED,
-                stage=PipelineStage.DONE,
-                category=category,
-                team=team,
-                priority="normal",
-                resolution=resolution,
-            )
-    index_missing_resolved()
-    return teams
+    history = {
+        name: (team, resolution, [(body[:40], body) for body in bodies])
+        for name, (team, resolution, bodies) in HISTORY.items()
+    }
+    return [category.default_team for category in make_resolved_history(history).values()]
 
 
 @pytest.fixture

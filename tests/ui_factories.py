@@ -1,4 +1,4 @@
-"""Small builders for the agent-action, permission and view tests: real rows through real services."""
+"""Small builders for the tests: real rows through real services."""
 
 from __future__ import annotations
 
@@ -6,7 +6,17 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
-from tickets.models import AuditEvent, Category, Suggestion, Team, TeamMembership, Ticket, TicketStatus
+from tickets.models import (
+    AuditEvent,
+    Category,
+    Channel,
+    PipelineStage,
+    Suggestion,
+    Team,
+    TeamMembership,
+    Ticket,
+    TicketStatus,
+)
 from tickets.services import ticket_create, ticket_transition
 
 PASSWORD = "correct horse battery staple"
@@ -20,6 +30,34 @@ def make_category(name: str, team: Team, *, sla_hours: int = 24, priority: str =
     return Category.objects.create(
         name=name, default_team=team, sla_hours=sla_hours, default_priority=priority
     )
+
+
+def make_resolved_history(history: dict[str, tuple[str, str, list[tuple[str, str]]]]) -> dict[str, Category]:
+    """A resolved, indexed history: {category: (team, resolution, [(subject, body), ...])}.
+
+    Needs the ``knowledge_dir`` fixture (a private index)."""
+    from tickets.knowledge import index_missing_resolved
+
+    categories: dict[str, Category] = {}
+    for name, (team_name, resolution, examples) in history.items():
+        team, _ = Team.objects.get_or_create(name=team_name, defaults={"auto_route_threshold": 0.5})
+        category = Category.objects.create(name=name, default_team=team, sla_hours=24)
+        categories[name] = category
+        for number, (subject, body) in enumerate(examples):
+            Ticket.objects.create(
+                subject=subject,
+                body=body,
+                channel=Channel.IMPORT,
+                external_id=f"{name}-{number}",
+                status=TicketStatus.RESOLVED,
+                stage=PipelineStage.DONE,
+                category=category,
+                team=team,
+                priority="normal",
+                resolution=resolution,
+            )
+    index_missing_resolved()
+    return categories
 
 
 def make_user(username: str, *, teams: dict[Team, str] | None = None, superuser: bool = False) -> Any:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tickets.knowledge import index_missing_resolved
-from tickets.models import Category, Channel, PipelineStage, Team, Ticket, TicketStatus
+from tests.ui_factories import make_resolved_history
+from tickets.models import Category
 
 HISTORY: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
     # category: (team, resolution, [(subject, body), ...])
@@ -56,25 +55,6 @@ HISTORY: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
 
 
 @pytest.fixture
-def company(db: Any, knowledge_dir: Path) -> Iterator[dict[str, Category]]:
+def company(db: Any, knowledge_dir: Path) -> dict[str, Category]:
     """Three teams, three categories, and 21 resolved tickets indexed in the knowledge base."""
-    categories: dict[str, Category] = {}
-    for name, (team_name, resolution, examples) in HISTORY.items():
-        team, _ = Team.objects.get_or_create(name=team_name, defaults={"auto_route_threshold": 0.5})
-        category = Category.objects.create(name=name, default_team=team, sla_hours=24)
-        categories[name] = category
-        for number, (subject, body) in enumerate(examples):
-            Ticket.objects.create(
-                subject=subject,
-                body=body,
-                channel=Channel.IMPORT,
-                external_id=f"{name}-{number}",
-                status=TicketStatus.RESOLVED,
-                stage=PipelineStage.DONE,
-                category=category,
-                team=team,
-                priority="normal",
-                resolution=resolution,
-            )
-    index_missing_resolved()
-    yield categories
+    return make_resolved_history(HISTORY)
