@@ -37,9 +37,9 @@ from prometheus_client.registry import Collector
 
 logger = logging.getLogger(__name__)
 
-# The pipeline's queues (tickets.pipeline.QUEUE_FOR_STAGE; a test keeps the two in step) besides
-# the default queue, which carries knowledge-base sync, webhooks and API jobs.
-PIPELINE_QUEUES = ("ingest", "model", "output")
+# The pipeline's queues (one per stage, as CELERY_TASK_ROUTES sends them) besides the default
+# queue, which carries knowledge-base sync, webhooks and API jobs.
+PIPELINE_QUEUES = tuple(route["queue"] for route in settings.CELERY_TASK_ROUTES.values())
 IN_FLIGHT_STAGES = ("queued", "input", "model", "output")
 MODEL_LATENCY_BUCKETS_SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 HTTP_LATENCY_BUCKETS_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -344,14 +344,8 @@ def webhook_metrics() -> Iterator[Metric]:
 
 
 def celery_queue_names() -> list[str]:
-    """Every queue a Switchboard worker consumes: the default one, the pipeline's and any routed to."""
-    names = {settings.CELERY_TASK_DEFAULT_QUEUE, *PIPELINE_QUEUES}
-    routes = getattr(settings, "CELERY_TASK_ROUTES", None) or {}
-    if isinstance(routes, dict):
-        for route in routes.values():
-            if isinstance(route, dict) and isinstance(route.get("queue"), str):
-                names.add(route["queue"])
-    return sorted(names)
+    """Every queue a Switchboard worker consumes: the default one and the pipeline's."""
+    return sorted({settings.CELERY_TASK_DEFAULT_QUEUE, *PIPELINE_QUEUES})
 
 
 def queue_metrics() -> Iterator[Metric]:

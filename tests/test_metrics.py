@@ -92,9 +92,11 @@ def make_ticket(status: str, stage: str, *, stage_age: timedelta | None = None) 
 
 
 def test_the_pipeline_queues_listed_for_metrics_are_the_pipelines_own() -> None:
-    from tickets.pipeline import QUEUE_FOR_STAGE
+    from inference_app.celery import app
 
-    assert set(PIPELINE_QUEUES) == set(QUEUE_FOR_STAGE.values())
+    stage_tasks = ("tickets.pipeline_input", "tickets.pipeline_model", "tickets.pipeline_output")
+    routed = {app.amqp.router.route({}, name)["queue"].name for name in stage_tasks}
+    assert routed == set(PIPELINE_QUEUES) == {"ingest", "model", "output"}
     assert set(celery_queue_names()) == {*PIPELINE_QUEUES, "switchboard"}
 
 

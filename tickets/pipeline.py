@@ -49,11 +49,6 @@ from tickets.webhooks import webhook_emit
 
 logger = logging.getLogger(__name__)
 
-QUEUE_FOR_STAGE = {
-    PipelineStage.INPUT: "ingest",
-    PipelineStage.MODEL: "model",
-    PipelineStage.OUTPUT: "output",
-}
 IN_PIPELINE = (TicketStatus.RECEIVED, TicketStatus.PROCESSING)
 SYSTEM = AuditEvent.ActorType.SYSTEM
 ACTOR = "pipeline"
@@ -75,7 +70,7 @@ def enqueue_stage(stage: str, ticket_id: int) -> None:
         PipelineStage.MODEL: tasks.pipeline_model,
         PipelineStage.OUTPUT: tasks.pipeline_output,
     }[PipelineStage(stage)]
-    task.apply_async((ticket_id,), queue=QUEUE_FOR_STAGE[PipelineStage(stage)])
+    task.delay(ticket_id)  # to the stage's own queue (CELERY_TASK_ROUTES)
 
 
 # --- claims --------------------------------------------------------------------------------------
