@@ -59,7 +59,7 @@ ACTOR = "pipeline"
 
 def enqueue_ticket(ticket_id: int) -> None:
     """Start the pipeline for a saved ticket once the surrounding transaction commits."""
-    transaction.on_commit(lambda: enqueue_stage(PipelineStage.INPUT, ticket_id))
+    _after_commit_enqueue(PipelineStage.INPUT, ticket_id)
 
 
 def enqueue_stage(stage: str, ticket_id: int) -> None:
@@ -415,14 +415,3 @@ def sweep_stuck_tickets(*, limit: int = 500) -> int:
 
 def _after_commit_enqueue(stage: str, ticket_id: int) -> None:
     transaction.on_commit(lambda: enqueue_stage(stage, ticket_id))
-
-
-__all__ = [
-    "claim",
-    "enqueue_ticket",
-    "fail_ticket",
-    "run_input",
-    "run_model",
-    "run_output",
-    "sweep_stuck_tickets",
-]
