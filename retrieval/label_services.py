@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
-from inference_app.llm.decision import DecisionPolicy, policy_from_stats
+from tickets.pipeline.policy import DecisionPolicy, policy_from_stats
 from retrieval.models import KnowledgeEntry
 
 if TYPE_CHECKING:

@@ -142,7 +142,7 @@ def test_creating_a_ticket_goes_through_the_service_and_starts_the_pipeline(
     world: World, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started: list[int] = []
-    monkeypatch.setattr("tickets.pipeline.enqueue_ticket", started.append)
+    monkeypatch.setattr("tickets.pipeline.flow.enqueue_ticket", started.append)
     with django_capture_on_commit_callbacks(execute=True):
         response = bearer(world.tokens["write"]).post("/api/v1/tickets", NEW_TICKET, format="json")
     assert response.status_code == 201, response.content

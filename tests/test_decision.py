@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from inference_app.llm.decision import (
+from tickets.pipeline.policy import (
     CategoryDecision,
     DecisionPolicy,
     decide_category,

@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
-from inference_app.llm.decision import DecisionPolicy
+from tickets.pipeline.policy import DecisionPolicy
 from retrieval import label_services
 from retrieval.label_model import FitOptions, LabelModel
 from retrieval.label_services import (

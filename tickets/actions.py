@@ -29,7 +29,7 @@ from tickets.models import (
     Ticket,
     TicketStatus,
 )
-from tickets.routing import due_at_for
+from tickets.pipeline.output import due_at_for
 from tickets.services import InvalidTransition, ticket_reopen, ticket_resolve, ticket_transition
 from tickets.webhooks import emit_resolved
 

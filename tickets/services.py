@@ -97,7 +97,7 @@ def ticket_create(
 
 def ticket_submit(**fields: Any) -> Ticket:
     """Create a ticket (see :func:`ticket_create`) and start the pipeline on it once it is committed."""
-    from tickets.pipeline import enqueue_ticket
+    from tickets.pipeline.flow import enqueue_ticket
 
     with transaction.atomic():
         ticket = ticket_create(**fields)

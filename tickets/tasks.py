@@ -14,7 +14,7 @@ from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerError
 
-from tickets import pipeline
+from tickets.pipeline import flow as pipeline
 from tickets.knowledge import sync_ticket
 
 TRANSIENT = (OperationalError, InterfaceError, BrokerError, ConnectionError, TimeoutError)

@@ -10,7 +10,9 @@ from django.core.exceptions import ValidationError
 from django.test import override_settings
 
 from inference_app.llm import backends
-from tickets import inputs, pipeline, routing
+from tickets.pipeline import flow as pipeline
+from tickets.pipeline import input as inputs
+from tickets.pipeline import output as routing
 from tickets.audit import verify_chain
 from tickets.models import Category, ModelCall, PipelineStage, Suggestion, Ticket, TicketStatus
 from tickets.services import ticket_create, ticket_submit

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tickets.processing import MAX_MODEL_CHARS, detect_language, is_very_negative, normalise, prepare
+from tickets.pipeline.text import MAX_MODEL_CHARS, detect_language, is_very_negative, normalise, prepare
 
 
 def test_markup_and_scripts_are_removed_and_the_removal_is_recorded() -> None:

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from tickets.models import Category, Priority, RoutingRule, Team, Ticket
-from tickets.routing import due_at_for, route
+from tickets.pipeline.output import due_at_for, route
 
 pytestmark = pytest.mark.django_db
 

@@ -57,7 +57,7 @@ def _enqueue_pipeline(ticket_id: int) -> None:
     """Start the pipeline after commit; a broker failure is logged (the sweeper picks the ticket up)."""
 
     def start() -> None:
-        from tickets.pipeline import enqueue_ticket
+        from tickets.pipeline.flow import enqueue_ticket
 
         enqueue_ticket(ticket_id)
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from inference_app.llm.decision import (
+from tickets.pipeline.policy import (
     DecisionPolicy,
     decide_category,
     fit_model_weight,
@@ -29,7 +29,7 @@ from inference_app.llm.redaction import redact
 from inference_app.llm.types import Neighbour, Taxonomy
 from tickets.evaluation.data import EvalTicket
 from tickets.evaluation.workspace import Workspace
-from tickets.processing import prepare
+from tickets.pipeline.text import prepare
 
 if TYPE_CHECKING:
     from inference_app.llm.classify import ModelVerdict, Pricing

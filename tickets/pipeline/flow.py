@@ -33,7 +33,9 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from tickets import decisions, inputs, routing
+from tickets.pipeline import input as inputs
+from tickets.pipeline import model as decisions
+from tickets.pipeline import output as routing
 from tickets.audit import record_event, record_events
 from tickets.models import (
     ALLOWED_TRANSITIONS,

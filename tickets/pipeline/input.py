@@ -22,7 +22,7 @@ from inference_app.llm.redaction import redact
 from tickets.audit import text_fingerprint
 from tickets.knowledge import document_text
 from tickets.models import OPEN_STATUSES, Ticket
-from tickets.processing import prepare
+from tickets.pipeline.text import prepare
 
 if TYPE_CHECKING:
     import numpy as np
