@@ -65,7 +65,7 @@ def manage(env: dict[str, str], *args: str) -> str:
 
 def make_token(env: dict[str, str]) -> str:
     code = (
-        "from tickets.tokens import token_create; "
+        "from tickets.services.api_tokens import token_create; "
         "print(token_create(name='bench', scopes=['read', 'write'], rate_limit_per_minute=10**8)[1])"
     )
     return manage(env, "shell", "-c", code).strip().splitlines()[-1]

@@ -130,7 +130,7 @@ def warm_up() -> None:
     """A few tickets (and the demo's incoming ones) load the embedder, index and model in every worker
     before the clock starts."""
     from tickets.models import Ticket
-    from tickets.services import ticket_submit
+    from tickets.services.lifecycle import ticket_submit
 
     [ticket_submit(subject=s, body=b) for s, b in texts(4, seed=1)]
     wait_until_final(
@@ -139,7 +139,7 @@ def warm_up() -> None:
 
 
 def burst(count: int) -> list[int]:
-    from tickets.services import ticket_submit
+    from tickets.services.lifecycle import ticket_submit
 
     rows = texts(count)
     started = time.monotonic()
@@ -153,7 +153,7 @@ def burst(count: int) -> list[int]:
 
 
 def offered_load(rate: float, seconds: float) -> list[int]:
-    from tickets.services import ticket_submit
+    from tickets.services.lifecycle import ticket_submit
 
     rows = texts(int(rate * seconds) + 1)
     started = time.monotonic()

@@ -72,7 +72,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Workers keep the LOGGING below (JSON lines with request and ticket ids) instead of Celery's format.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Task modules outside an app's tasks.py (webhook deliveries, the API's search and import jobs).
-CELERY_IMPORTS = ("tickets.webhooks", "tickets.api.tasks")
+CELERY_IMPORTS = ("tickets.services.webhooks", "tickets.api.tasks")
 
 # --- the model layer -----------------------------------------------------------------------------
 LLM_BACKEND = env.choice("LLM_BACKEND", "llamacpp", ("llamacpp", "openai"))
@@ -173,7 +173,7 @@ if PRODUCTION:
     if not env.is_set("ALLOWED_HOSTS"):
         env.errors.append("ALLOWED_HOSTS must name the site's host names with DJANGO_ENV=production")
 
-# --- the REST API and webhooks (tickets.api, tickets.webhooks) -----------------------------------
+# --- the REST API and webhooks (tickets.api, tickets.services.webhooks) -----------------------------------
 API_RATE_LIMIT_PER_MINUTE = env.integer("API_RATE_LIMIT_PER_MINUTE", 600, minimum=1)
 API_MAX_BODY_BYTES = env.integer("API_MAX_BODY_BYTES", 1_048_576, minimum=1024)
 API_MAX_IMPORT_BYTES = env.integer("API_MAX_IMPORT_BYTES", 200 * 1_048_576, minimum=1024)

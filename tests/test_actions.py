@@ -1,4 +1,4 @@
-"""Agent actions on tickets and suggestions (tickets.actions), against PostgreSQL."""
+"""Agent actions on tickets and suggestions (tickets.services.agent_actions), against PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from tests.ui_factories import make_category, make_suggestion, make_team, make_ticket, make_user
-from tickets.actions import (
+from tickets.services.agent_actions import (
     suggestion_accept,
     suggestion_edit,
     suggestion_reject,
@@ -23,7 +23,7 @@ from tickets.actions import (
 )
 from tickets.audit import verify_chain
 from tickets.models import AuditEvent, Category, Feedback, Suggestion, Team, Ticket, TicketStatus
-from tickets.services import InvalidTransition
+from tickets.services.lifecycle import InvalidTransition
 
 pytestmark = pytest.mark.django_db
 
@@ -324,7 +324,7 @@ def test_text_similarity() -> None:
 
 def test_resolving_from_the_dashboard_queues_one_ticket_resolved_webhook(world: World) -> None:
     from tickets.models import WebhookDelivery
-    from tickets.webhooks import webhook_endpoint_create
+    from tickets.services.webhooks import webhook_endpoint_create
 
     webhook_endpoint_create(name="helpdesk", url="https://helpdesk.example/hook", events=["ticket.resolved"])
     ticket, _suggestion = _routed_with_suggestion(world)

@@ -23,8 +23,8 @@ from tickets.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from tickets.tokens import token_create
-from tickets.webhooks import webhook_endpoint_create
+from tickets.services.api_tokens import token_create
+from tickets.services.webhooks import webhook_endpoint_create
 
 pytestmark = pytest.mark.django_db
 world = fixtures.world

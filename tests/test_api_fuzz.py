@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
 from inference_app.wsgi import application
 from tests import test_api_fixtures as fixtures
 from tests.test_api_fixtures import World
-from tickets.tokens import token_create
+from tickets.services.api_tokens import token_create
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 world = fixtures.world

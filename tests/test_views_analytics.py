@@ -15,7 +15,7 @@ from tests.ui_factories import make_category, make_suggestion, make_team, make_t
 from tickets import analytics
 from tickets.audit import record_event
 from tickets.models import Feedback, ModelCall, PipelineStage, Suggestion, Ticket
-from tickets.services import ticket_create
+from tickets.services.lifecycle import ticket_create
 
 pytestmark = pytest.mark.django_db
 

@@ -22,8 +22,8 @@ from django.db import connection, transaction
 
 from tests.conftest import ROOT
 from tickets.models import Ticket, WebhookDelivery, WebhookEndpoint
-from tickets.services import ticket_create
-from tickets.webhooks import (
+from tickets.services.lifecycle import ticket_create
+from tickets.services.webhooks import (
     DELIVERY_HEADER,
     EVENT_HEADER,
     EVENTS,
@@ -276,7 +276,7 @@ def test_the_sweeper_re_sends_deliveries_whose_message_was_lost(receiver: Receiv
 
     from django.utils import timezone
 
-    from tickets.webhooks import webhook_requeue_stale
+    from tickets.services.webhooks import webhook_requeue_stale
 
     broker = redis.Redis.from_url(str(settings.CELERY_BROKER_URL))
     queue = settings.CELERY_TASK_DEFAULT_QUEUE

@@ -17,7 +17,7 @@ from tickets.models import (
     Ticket,
     TicketStatus,
 )
-from tickets.services import ticket_create, ticket_transition
+from tickets.services.lifecycle import ticket_create, ticket_transition
 
 PASSWORD = "correct horse battery staple"
 
@@ -36,7 +36,7 @@ def make_resolved_history(history: dict[str, tuple[str, str, list[tuple[str, str
     """A resolved, indexed history: {category: (team, resolution, [(subject, body), ...])}.
 
     Needs the ``knowledge_dir`` fixture (a private index)."""
-    from tickets.knowledge import index_missing_resolved
+    from tickets.services.knowledge import index_missing_resolved
 
     categories: dict[str, Category] = {}
     for name, (team_name, resolution, examples) in history.items():

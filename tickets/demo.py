@@ -21,7 +21,7 @@ from django.utils.text import slugify
 
 from tickets import demo_content as content
 from tickets.audit import record_event, text_fingerprint
-from tickets.knowledge import index_missing_resolved
+from tickets.services.knowledge import index_missing_resolved
 from tickets.models import (
     AuditEvent,
     Category,
@@ -32,7 +32,7 @@ from tickets.models import (
     Ticket,
     TicketStatus,
 )
-from tickets.services import ticket_submit
+from tickets.services.lifecycle import ticket_submit
 
 PAST_TICKETS = 360
 SEED = 20261126

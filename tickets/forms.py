@@ -1,4 +1,4 @@
-"""Forms of the web UI: they parse and check input; the services in tickets.actions do the work."""
+"""Forms of the web UI: they parse and check input; tickets.services does the work."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from typing import Any
 
 from django import forms
 
-from tickets.actions import MAX_REASON_CHARS, MAX_TEXT_CHARS
+from tickets.services.agent_actions import MAX_REASON_CHARS, MAX_TEXT_CHARS
 from tickets.models import Category, Priority, Team, TicketStatus
-from tickets.services import MAX_BODY_CHARS, MAX_SUBJECT_CHARS
+from tickets.services.lifecycle import MAX_BODY_CHARS, MAX_SUBJECT_CHARS
 
 MAX_ATTACHMENTS = 5
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024

@@ -420,11 +420,12 @@ class ModelCall(models.Model):
         return f"{self.purpose} {self.backend}/{self.model_name} {self.outcome}"
 
 
-# --- the REST API: tokens, idempotency keys, webhooks, import jobs (tickets.api, tickets.webhooks) ---
+# --- the REST API: tokens, idempotency keys, webhooks, import jobs (tickets.api, tickets.services) ---
 
 
 class ApiToken(models.Model):
-    """A helpdesk integration's credential. Only the SHA-256 of the secret is kept (``tickets.tokens``)."""
+    """A helpdesk integration's credential. Only the SHA-256 of the secret is kept
+    (``tickets.services.api_tokens``)."""
 
     class Scope(models.TextChoices):
         READ = "read", "Read tickets, audit trails and analytics"
@@ -485,7 +486,7 @@ def new_webhook_secret() -> str:
 
 
 class WebhookEndpoint(models.Model):
-    """A URL that gets a signed POST for each event it subscribed to (``tickets.webhooks``)."""
+    """A URL that gets a signed POST for each event it subscribed to (``tickets.services.webhooks``)."""
 
     name = models.CharField(max_length=100, unique=True)
     url = models.URLField(max_length=500)
@@ -546,7 +547,8 @@ class WebhookDelivery(models.Model):
 
 
 class ImportJob(models.Model):
-    """A bulk import of history sent through the API, run by a worker (``tickets.history``)."""
+    """A bulk import of history sent through the API, run by a worker
+    (``tickets.services.history_import``)."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

@@ -15,7 +15,7 @@ from django.db import InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerError
 
 from tickets.pipeline import flow as pipeline
-from tickets.knowledge import sync_ticket
+from tickets.services.knowledge import sync_ticket
 
 TRANSIENT = (OperationalError, InterfaceError, BrokerError, ConnectionError, TimeoutError)
 

@@ -15,7 +15,7 @@ from tickets.pipeline import input as inputs
 from tickets.pipeline import output as routing
 from tickets.audit import verify_chain
 from tickets.models import Category, ModelCall, PipelineStage, Suggestion, Ticket, TicketStatus
-from tickets.services import ticket_create, ticket_submit
+from tickets.services.lifecycle import ticket_create, ticket_submit
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 

@@ -19,7 +19,7 @@ import redis
 from tests.conftest import ROOT, worker_environment
 from tickets.audit import verify_chain
 from tickets.models import AuditEvent, Category, PipelineStage, Suggestion, Ticket, TicketStatus
-from tickets.services import ticket_create, ticket_submit
+from tickets.services.lifecycle import ticket_create, ticket_submit
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from tickets.services import ticket_create
+from tickets.services.lifecycle import ticket_create
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from django.db import connection
 
 from tickets.audit import record_event, verify_chain
 from tickets.models import AuditEvent
-from tickets.services import ticket_create
+from tickets.services.lifecycle import ticket_create
 
 pytestmark = pytest.mark.django_db
 

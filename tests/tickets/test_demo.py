@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from retrieval.models import KnowledgeEntry
 from tickets import demo_content
 from tickets.demo import PAST_TICKETS, load_demo
-from tickets.knowledge import similar_resolved_tickets
+from tickets.services.knowledge import similar_resolved_tickets
 from tickets.models import AuditEvent, Category, Channel, Team, Ticket, TicketStatus
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("knowledge_dir")]

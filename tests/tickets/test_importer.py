@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tickets.importer import ColumnMap, HistoryRow, ImportFileError, SkippedRow, read_history
+from tickets.services.history_files import ColumnMap, HistoryRow, ImportFileError, SkippedRow, read_history
 
 
 def _rows(path: Path, columns: ColumnMap, **kwargs: str) -> list[HistoryRow | SkippedRow]:

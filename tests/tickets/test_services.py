@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 
 from tickets.models import AuditEvent, Category, Channel, Team, Ticket, TicketStatus
-from tickets.services import InvalidTransition, ticket_create, ticket_transition
+from tickets.services.lifecycle import InvalidTransition, ticket_create, ticket_transition
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from tickets.models import ApiToken, ImportJob, WebhookDelivery, WebhookEndpoint, WebhookEvent
-from tickets.tokens import token_create, token_forget_cached, token_revoke
+from tickets.services.api_tokens import token_create, token_forget_cached, token_revoke
 
 
 class ApiTokenForm(forms.ModelForm[ApiToken]):

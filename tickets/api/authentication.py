@@ -17,7 +17,7 @@ from rest_framework.request import Request
 
 from tickets.models import AuditEvent
 from tickets.permissions import is_admin, is_lead, team_ids
-from tickets.tokens import token_authenticate
+from tickets.services.api_tokens import token_authenticate
 
 READ, WRITE, ADMIN = "read", "write", "admin"
 

@@ -20,7 +20,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from tickets.services import InvalidTransition
+from tickets.services.lifecycle import InvalidTransition
 
 logger = logging.getLogger("tickets.api")
 

@@ -24,7 +24,7 @@ from tickets.models import (
     WebhookEndpoint,
     WebhookEvent,
 )
-from tickets.services import MAX_BODY_CHARS, MAX_SUBJECT_CHARS
+from tickets.services.lifecycle import MAX_BODY_CHARS, MAX_SUBJECT_CHARS
 
 MAX_REASON_CHARS = 1000
 MAX_SEARCH_CHARS = 10_000

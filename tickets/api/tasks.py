@@ -37,6 +37,6 @@ def api_search(
     name="tickets.api_import_job", acks_late=True, soft_time_limit=6 * 3600, time_limit=6 * 3600 + 60
 )
 def run_import_job(job_id: int) -> str:
-    from tickets.api.imports import import_job_run
+    from tickets.services.import_jobs import import_job_run
 
     return import_job_run(job_id=job_id).status

@@ -1,5 +1,5 @@
 """The REST API's views: parse, check who may, call a service, answer. Business logic lives in
-``tickets.services``, ``tickets.actions``, ``tickets.api.services`` and friends."""
+the modules of ``tickets.services``."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tickets import actions
+from tickets.services import agent_actions as actions
 from tickets.api import analytics, schema  # noqa: F401 (schema registers the auth extensions)
 from tickets.api import serializers as s
 from tickets.api.authentication import (
@@ -32,7 +32,7 @@ from tickets.api.authentication import (
     principal_of,
 )
 from tickets.api.errors import ApiError, PayloadTooLarge, exception_handler
-from tickets.api.imports import import_job_create, import_options
+from tickets.services.import_jobs import import_job_create, import_options
 from tickets.api.permissions import (
     AdminScope,
     ReadOrWriteScope,
@@ -42,12 +42,12 @@ from tickets.api.permissions import (
     may_view_analytics,
     visible_tickets,
 )
-from tickets.api.services import api_ticket_create, find_ticket, search_similar
+from tickets.services.api_submission import api_ticket_create, find_ticket, search_similar
 from tickets.api.throttling import ClientRateThrottle
 from tickets.audit import verify_chain
 from tickets.models import ApiToken, ImportJob, Suggestion, Ticket, WebhookDelivery, WebhookEndpoint
-from tickets.tokens import token_create, token_forget_cached, token_revoke
-from tickets.webhooks import webhook_endpoint_create
+from tickets.services.api_tokens import token_create, token_forget_cached, token_revoke
+from tickets.services.webhooks import webhook_endpoint_create
 
 TICKET_PARAM = OpenApiParameter(
     "ticket",

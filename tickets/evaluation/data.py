@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from tickets.importer import ColumnMap, ImportFileError, SkippedRow, read_history
-from tickets.knowledge import document_text
+from tickets.services.history_files import ColumnMap, ImportFileError, SkippedRow, read_history
+from tickets.services.knowledge import document_text
 
 
 class EvaluationInputError(Exception):

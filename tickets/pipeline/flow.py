@@ -46,8 +46,8 @@ from tickets.models import (
     Ticket,
     TicketStatus,
 )
-from tickets.services import ticket_transition
-from tickets.webhooks import webhook_emit
+from tickets.services.lifecycle import ticket_transition
+from tickets.services.webhooks import webhook_emit
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tickets.models import Priority
-from tickets.services import MAX_BODY_CHARS, MAX_SUBJECT_CHARS
+from tickets.services.lifecycle import MAX_BODY_CHARS, MAX_SUBJECT_CHARS
 
 # What companies write for a priority, mapped onto ours.
 PRIORITY_WORDS = {

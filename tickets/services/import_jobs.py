@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from tickets.importer import ColumnMap
+from tickets.services.history_files import ColumnMap
 from tickets.models import ImportJob
 
 COLUMN_FIELDS = (
@@ -95,7 +95,7 @@ def import_job_create(
 
 def import_job_run(*, job_id: int) -> ImportJob:
     """Run a queued job (in a worker). Progress is written about once a second."""
-    from tickets.history import history_import
+    from tickets.services.history_import import history_import
 
     claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
         status=ImportJob.Status.RUNNING, started_at=timezone.now()

@@ -20,8 +20,8 @@ from django.utils import timezone
 from retrieval.parallel import encode_batches
 from retrieval.services import kb_upsert
 from tickets.audit import first_event, text_fingerprint
-from tickets.importer import ColumnMap, HistoryRow, ImportFileError, SkippedRow, read_history
-from tickets.knowledge import document_text, knowledge_item
+from tickets.services.history_files import ColumnMap, HistoryRow, ImportFileError, SkippedRow, read_history
+from tickets.services.knowledge import document_text, knowledge_item
 from tickets.models import AuditEvent, Category, Channel, PipelineStage, Team, Ticket, TicketStatus
 
 if TYPE_CHECKING:

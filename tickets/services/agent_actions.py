@@ -30,8 +30,8 @@ from tickets.models import (
     TicketStatus,
 )
 from tickets.pipeline.output import due_at_for
-from tickets.services import InvalidTransition, ticket_reopen, ticket_resolve, ticket_transition
-from tickets.webhooks import emit_resolved
+from tickets.services.lifecycle import InvalidTransition, ticket_reopen, ticket_resolve, ticket_transition
+from tickets.services.webhooks import emit_resolved
 
 MAX_TEXT_CHARS = 20_000
 MAX_REASON_CHARS = 2_000

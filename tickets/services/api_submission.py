@@ -18,7 +18,7 @@ from django.db.models import QuerySet
 
 from tickets.api.errors import ApiError
 from tickets.models import AuditEvent, Channel, IdempotencyKey, Ticket
-from tickets.services import ticket_create
+from tickets.services.lifecycle import ticket_create
 
 logger = logging.getLogger("tickets.api")
 
