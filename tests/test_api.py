@@ -157,7 +157,7 @@ def test_creating_a_ticket_goes_through_the_service_and_starts_the_pipeline(
 
 
 def test_the_fast_answer_to_a_new_ticket_equals_the_serializers(world: World) -> None:
-    from tickets.api.serializers import TicketSerializer, new_ticket_representation
+    from tickets.api.serializers.tickets import TicketSerializer, new_ticket_representation
 
     response = bearer(world.tokens["write"]).post("/api/v1/tickets", NEW_TICKET, format="json")
     ticket = Ticket.objects.get(pk=response.json()["id"])
@@ -262,7 +262,7 @@ def test_unknown_paths_methods_and_crashes_answer_in_the_error_format(
     def explode(**kwargs: Any) -> None:
         raise RuntimeError("secret internals /etc/passwd")
 
-    monkeypatch.setattr("tickets.api.views.api_ticket_create", explode)
+    monkeypatch.setattr("tickets.api.views.tickets.api_ticket_create", explode)
     crashed = client.post("/api/v1/tickets", NEW_TICKET, format="json")
     assert crashed.status_code == 500 and error_of(crashed)["code"] == "server_error"
     assert b"internals" not in crashed.content and b"Traceback" not in crashed.content

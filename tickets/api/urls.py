@@ -4,7 +4,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
-from tickets.api import views
+from tickets.api.views import tickets as views
 from tickets.api.errors import not_found
 
 app_name = "api"

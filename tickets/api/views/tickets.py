@@ -24,7 +24,7 @@ from rest_framework.views import APIView
 
 from tickets.services import agent_actions as actions
 from tickets.api import analytics, schema  # noqa: F401 (schema registers the auth extensions)
-from tickets.api import serializers as s
+from tickets.api.serializers import tickets as s
 from tickets.api.authentication import (
     BearerTokenAuthentication,
     Principal,
