@@ -100,7 +100,7 @@ def main() -> None:
 
 
 def texts(count: int, seed: int = 7) -> list[tuple[str, str]]:
-    from tickets import demo_content as content
+    from tickets.demo import content
 
     rng = random.Random(seed)
     rows = []

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, embedded_env, run_manage, run_python
-from tickets import demo_content
+from tickets.demo import content as demo_content
 
 pytestmark = pytest.mark.slow
 VENV_BIN = Path(sys.executable).parent

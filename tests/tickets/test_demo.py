@@ -8,8 +8,8 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from retrieval.models import KnowledgeEntry
-from tickets import demo_content
-from tickets.demo import PAST_TICKETS, load_demo
+from tickets.demo import content as demo_content
+from tickets.demo.generator import PAST_TICKETS, load_demo
 from tickets.services.knowledge import similar_resolved_tickets
 from tickets.models import AuditEvent, Category, Channel, Team, Ticket, TicketStatus
 

@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from tickets.demo import load_demo
+from tickets.demo.generator import load_demo
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 """Loads the demo company: teams, categories, agents, resolved past tickets and new incoming ones.
 
-Everything is generated from the hand-written content in ``tickets.demo_content`` with a fixed seed,
+Everything is generated from the hand-written content in ``tickets.demo.content`` with a fixed seed,
 so every load produces the same company. Loading is idempotent: rows are keyed by name or by the
 ticket's demo external id, and a second load only fills in what is missing.
 """
@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from tickets import demo_content as content
+from tickets.demo import content
 from tickets.audit import record_event, text_fingerprint
 from tickets.services.knowledge import index_missing_resolved
 from tickets.models import (
