@@ -9,7 +9,8 @@ Two kinds:
   worker processes run, on however many machines: tickets per status and pipeline stage, the age of
   the oldest ticket in each stage, Celery queue depths, model calls, tokens, latency and cost, degraded
   suggestions and webhook failures. A source that cannot be read is reported in
-  ``switchboard_metrics_source_up`` instead of failing the scrape.
+  ``switchboard_metrics_source_up`` instead of failing the scrape. The sources that read ticket models
+  live in ``tickets/metrics.py`` and are added with :func:`register_source` when the tickets app starts.
 
 ``METRICS_TOKEN`` (optional) makes the endpoint want ``Authorization: Bearer <token>``.
 """
@@ -27,12 +28,9 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Count, Min, Q, Sum
-from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 logger = logging.getLogger(__name__)
@@ -40,8 +38,6 @@ logger = logging.getLogger(__name__)
 # The pipeline's queues (one per stage, as CELERY_TASK_ROUTES sends them) besides the default
 # queue, which carries knowledge-base sync, webhooks and API jobs.
 PIPELINE_QUEUES = tuple(route["queue"] for route in settings.CELERY_TASK_ROUTES.values())
-IN_FLIGHT_STAGES = ("queued", "input", "model", "output")
-MODEL_LATENCY_BUCKETS_SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 HTTP_LATENCY_BUCKETS_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 UNMATCHED_ROUTE = "<unmatched>"
 # kombu's Redis transport keeps priority levels 3, 6 and 9 of a queue in keys of their own.
@@ -149,21 +145,25 @@ class SharedStateCollector(Collector):
 CACHE_KEY = "switchboard:metrics:shared-state"
 
 
+Source = Callable[[], Iterable[Metric]]
+_SOURCES: dict[str, Source] = {}
+
+
+def register_source(name: str, source: Source) -> None:
+    """Add a group of metrics computed at scrape time; ``name`` labels it in
+    ``switchboard_metrics_source_up``. The apps register theirs when Django starts (the tickets app's
+    read ticket models: ``tickets/metrics.py``), so this project shell never imports them."""
+    _SOURCES[name] = source
+
+
 def collect_shared_state() -> list[Metric]:
     up = GaugeMetricFamily(
         "switchboard_metrics_source_up",
         "1 when the source behind a group of metrics could be read during this scrape.",
         labels=["source"],
     )
-    sources: list[tuple[str, Callable[[], Iterable[Metric]]]] = [
-        ("tickets", ticket_metrics),
-        ("broker", queue_metrics),
-        ("model_calls", model_call_metrics),
-        ("suggestions", suggestion_metrics),
-        ("webhooks", webhook_metrics),
-    ]
     collected: list[Metric] = []
-    for name, source in sources:
+    for name, source in _SOURCES.items():
         try:
             # A savepoint (or a short transaction): one failed query must not abort the others.
             with transaction.atomic():
@@ -190,156 +190,6 @@ def info_metric() -> Metric:
     return info
 
 
-def ticket_metrics() -> Iterator[Metric]:
-    from tickets.models import Ticket
-
-    tickets = GaugeMetricFamily(
-        "switchboard_tickets", "Tickets by status and pipeline stage.", labels=["status", "stage"]
-    )
-    for row in Ticket.objects.order_by().values("status", "stage").annotate(count=Count("id")):
-        tickets.add_metric([row["status"], row["stage"]], row["count"])
-    yield tickets
-
-    oldest = GaugeMetricFamily(
-        "switchboard_pipeline_oldest_ticket_seconds",
-        "Age of the ticket that has waited longest in each in-flight pipeline stage (0 when none).",
-        labels=["stage"],
-    )
-    now = timezone.now()
-    started = (
-        Ticket.objects.order_by()
-        .filter(stage__in=IN_FLIGHT_STAGES)
-        .values("stage")
-        .annotate(since=Min(Coalesce("stage_started_at", "created_at")))
-    )
-    ages = {row["stage"]: max(0.0, (now - row["since"]).total_seconds()) for row in started}
-    for stage in IN_FLIGHT_STAGES:
-        oldest.add_metric([stage], ages.get(stage, 0.0))
-    yield oldest
-
-
-def model_call_metrics() -> Iterator[Metric]:
-    from tickets.models import ModelCall
-
-    calls = CounterMetricFamily(
-        "switchboard_model_calls",
-        "Calls to the language model, by backend, model, purpose and outcome.",
-        labels=["backend", "model", "purpose", "outcome"],
-    )
-    for row in (
-        ModelCall.objects.order_by()
-        .values("backend", "model_name", "purpose", "outcome")
-        .annotate(count=Count("id"))
-    ):
-        calls.add_metric([row["backend"], row["model_name"], row["purpose"], row["outcome"]], row["count"])
-    yield calls
-
-    bucket_counts = {
-        f"le_{index}": Count("id", filter=Q(latency_ms__lte=bound * 1000.0))
-        for index, bound in enumerate(MODEL_LATENCY_BUCKETS_SECONDS)
-    }
-    rows = list(
-        ModelCall.objects.order_by()
-        .values("backend", "model_name")
-        .annotate(
-            count=Count("id"),
-            latency_ms_sum=Sum("latency_ms"),
-            prompt_sum=Sum("prompt_tokens"),
-            completion_sum=Sum("completion_tokens"),
-            cost_sum=Sum("cost_usd"),
-            energy_sum=Sum("energy_wh"),
-            **bucket_counts,
-        )
-    )
-    latency = HistogramMetricFamily(
-        "switchboard_model_call_duration_seconds",
-        "Latency of language model calls, by backend and model.",
-        labels=["backend", "model"],
-    )
-    tokens = CounterMetricFamily(
-        "switchboard_model_tokens",
-        "Tokens sent to (prompt) and produced by (completion) the language model.",
-        labels=["backend", "model", "kind"],
-    )
-    cost = CounterMetricFamily(
-        "switchboard_model_cost", "Cost of model calls at the configured prices.", labels=["backend", "model"]
-    )
-    energy = CounterMetricFamily(
-        "switchboard_model_energy_watt_hours",
-        "Estimated energy of model calls (LLM_WATTS x latency).",
-        labels=["backend", "model"],
-    )
-    for row in rows:
-        labels = [row["backend"], row["model_name"]]
-        buckets = [
-            (_bound(bound), float(row[f"le_{index}"]))
-            for index, bound in enumerate(MODEL_LATENCY_BUCKETS_SECONDS)
-        ]
-        buckets.append(("+Inf", float(row["count"])))
-        latency.add_metric(labels, buckets, sum_value=float(row["latency_ms_sum"] or 0.0) / 1000.0)
-        tokens.add_metric([*labels, "prompt"], float(row["prompt_sum"] or 0))
-        tokens.add_metric([*labels, "completion"], float(row["completion_sum"] or 0))
-        cost.add_metric(labels, float(row["cost_sum"] or 0))
-        energy.add_metric(labels, float(row["energy_sum"] or 0.0))
-    yield from (latency, tokens, cost, energy)
-
-
-def _bound(seconds: float) -> str:
-    return repr(float(seconds))
-
-
-def suggestion_metrics() -> Iterator[Metric]:
-    from tickets.models import Suggestion
-
-    counts = Suggestion.objects.order_by().aggregate(
-        total=Count("id"), degraded=Count("id", filter=Q(degraded=True))
-    )
-    total = CounterMetricFamily("switchboard_suggestions", "Suggestions (decisions) made by the pipeline.")
-    total.add_metric([], counts["total"])
-    degraded = CounterMetricFamily(
-        "switchboard_suggestions_degraded",
-        "Suggestions made in degraded mode: without the language model (retrieval alone).",
-    )
-    degraded.add_metric([], counts["degraded"])
-    decisions = GaugeMetricFamily(
-        "switchboard_suggestion_decisions", "Suggestions by what agents did with them.", labels=["decision"]
-    )
-    for row in Suggestion.objects.order_by().values("decision").annotate(count=Count("id")):
-        decisions.add_metric([row["decision"]], row["count"])
-    yield from (total, degraded, decisions)
-
-
-def webhook_metrics() -> Iterator[Metric]:
-    from tickets.models import WebhookDelivery
-
-    deliveries = GaugeMetricFamily(
-        "switchboard_webhook_deliveries", "Webhook deliveries by status.", labels=["status"]
-    )
-    succeeded = gave_up = attempts = 0
-    for row in (
-        WebhookDelivery.objects.order_by()
-        .values("status")
-        .annotate(count=Count("id"), attempts=Sum("attempts"))
-    ):
-        deliveries.add_metric([row["status"]], row["count"])
-        attempts += row["attempts"] or 0
-        if row["status"] == WebhookDelivery.Status.SUCCEEDED:
-            succeeded = row["count"]
-        if row["status"] == WebhookDelivery.Status.FAILED:
-            gave_up = row["count"]
-    failures = CounterMetricFamily(
-        "switchboard_webhook_failures",
-        "Webhook deliveries that failed for good (every attempt used).",
-    )
-    failures.add_metric([], gave_up)
-    failed_attempts = CounterMetricFamily(
-        "switchboard_webhook_failed_attempts",
-        "Webhook attempts that did not succeed (each retry counts).",
-    )
-    failed_attempts.add_metric([], max(0, attempts - succeeded))
-    yield from (deliveries, failures, failed_attempts)
-
-
 # --- queue depths ----------------------------------------------------------------------------------
 
 
@@ -362,6 +212,9 @@ def queue_metrics() -> Iterator[Metric]:
     if in_progress is not None:
         unacked.add_metric([], in_progress)
         yield unacked
+
+
+register_source("broker", queue_metrics)
 
 
 def queue_lengths(broker_url: str, queues: list[str]) -> tuple[dict[str, int], int | None]:
