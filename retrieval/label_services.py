@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
-from tickets.pipeline.policy import DecisionPolicy, policy_from_stats
 from retrieval.models import KnowledgeEntry
+from tickets.pipeline.policy import DecisionPolicy, policy_from_stats
 
 if TYPE_CHECKING:
     import numpy as np

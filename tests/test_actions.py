@@ -10,6 +10,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from tests.ui_factories import make_category, make_suggestion, make_team, make_ticket, make_user
+from tickets.audit import verify_chain
+from tickets.models import AuditEvent, Category, Feedback, Suggestion, Team, Ticket, TicketStatus
 from tickets.services.agent_actions import (
     suggestion_accept,
     suggestion_edit,
@@ -21,8 +23,6 @@ from tickets.services.agent_actions import (
     ticket_resolve_with_feedback,
     ticket_set_priority,
 )
-from tickets.audit import verify_chain
-from tickets.models import AuditEvent, Category, Feedback, Suggestion, Team, Ticket, TicketStatus
 from tickets.services.lifecycle import InvalidTransition
 
 pytestmark = pytest.mark.django_db

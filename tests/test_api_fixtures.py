@@ -21,8 +21,8 @@ from tickets.models import (
     Ticket,
     TicketStatus,
 )
-from tickets.services.lifecycle import ticket_create, ticket_resolve, ticket_transition
 from tickets.services.api_tokens import token_create
+from tickets.services.lifecycle import ticket_create, ticket_resolve, ticket_transition
 
 User = get_user_model()
 

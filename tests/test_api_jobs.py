@@ -9,8 +9,8 @@ import pytest
 
 from tests import test_api_fixtures as fixtures
 from tests.test_api_fixtures import World, bearer, error_of, session
-from tickets.services.knowledge import knowledge_item
 from tickets.models import Channel, ImportJob, Ticket
+from tickets.services.knowledge import knowledge_item
 from tickets.services.lifecycle import ticket_create, ticket_resolve
 
 pytestmark = pytest.mark.django_db

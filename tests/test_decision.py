@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from inference_app.llm.types import Neighbour
 from tickets.pipeline.policy import (
     CategoryDecision,
     DecisionPolicy,
@@ -15,7 +16,6 @@ from tickets.pipeline.policy import (
     policy_from_stats,
     should_consult_model,
 )
-from inference_app.llm.types import Neighbour
 
 
 def hood(*pairs: tuple[str, float]) -> list[Neighbour]:

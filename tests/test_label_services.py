@@ -10,7 +10,6 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
-from tickets.pipeline.policy import DecisionPolicy
 from retrieval import label_services
 from retrieval.label_model import FitOptions, LabelModel
 from retrieval.label_services import (
@@ -22,6 +21,7 @@ from retrieval.label_services import (
 )
 from retrieval.models import KnowledgeEntry
 from retrieval.services import embedder
+from tickets.pipeline.policy import DecisionPolicy
 
 pytestmark = pytest.mark.django_db
 

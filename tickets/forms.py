@@ -6,8 +6,8 @@ from typing import Any
 
 from django import forms
 
-from tickets.services.agent_actions import MAX_REASON_CHARS, MAX_TEXT_CHARS
 from tickets.models import Category, Priority, Team, TicketStatus
+from tickets.services.agent_actions import MAX_REASON_CHARS, MAX_TEXT_CHARS
 from tickets.services.lifecycle import MAX_BODY_CHARS, MAX_SUBJECT_CHARS
 
 MAX_ATTACHMENTS = 5

@@ -10,11 +10,11 @@ from django.core.exceptions import ValidationError
 from django.test import override_settings
 
 from inference_app.llm import backends
+from tickets.audit import verify_chain
+from tickets.models import Category, ModelCall, PipelineStage, Suggestion, Ticket, TicketStatus
 from tickets.pipeline import flow as pipeline
 from tickets.pipeline import input as inputs
 from tickets.pipeline import output as routing
-from tickets.audit import verify_chain
-from tickets.models import Category, ModelCall, PipelineStage, Suggestion, Ticket, TicketStatus
 from tickets.services.lifecycle import ticket_create, ticket_submit
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]

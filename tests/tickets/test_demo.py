@@ -10,8 +10,8 @@ from django.contrib.auth import get_user_model
 from retrieval.models import KnowledgeEntry
 from tickets.demo import content as demo_content
 from tickets.demo.generator import PAST_TICKETS, load_demo
-from tickets.services.knowledge import similar_resolved_tickets
 from tickets.models import AuditEvent, Category, Channel, Team, Ticket, TicketStatus
+from tickets.services.knowledge import similar_resolved_tickets
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("knowledge_dir")]
 

@@ -11,10 +11,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from retrieval.models import KnowledgeEntry
-from tickets.services.history_import import history_import
-from tickets.services.history_files import ColumnMap
-from tickets.services.knowledge import similar_resolved_tickets
 from tickets.models import AuditEvent, Category, Channel, Team, Ticket, TicketStatus
+from tickets.services.history_files import ColumnMap
+from tickets.services.history_import import history_import
+from tickets.services.knowledge import similar_resolved_tickets
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("knowledge_dir")]
 

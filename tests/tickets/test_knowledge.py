@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from retrieval.models import KnowledgeEntry
-from tickets.services.knowledge import similar_resolved_tickets
 from tickets.models import Category, Team, TicketStatus
+from tickets.services.knowledge import similar_resolved_tickets
 from tickets.services.lifecycle import ticket_create, ticket_reopen, ticket_resolve, ticket_transition
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("knowledge_dir", "eager_celery")]

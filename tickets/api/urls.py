@@ -4,8 +4,8 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
-from tickets.api.views import tickets as views
 from tickets.api.errors import not_found
+from tickets.api.views import tickets as views
 
 app_name = "api"
 PUBLIC = {"authentication_classes": [], "permission_classes": [AllowAny]}

@@ -19,9 +19,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from tickets.demo import content
 from tickets.audit import record_event, text_fingerprint
-from tickets.services.knowledge import index_missing_resolved
+from tickets.demo import content
 from tickets.models import (
     AuditEvent,
     Category,
@@ -32,6 +31,7 @@ from tickets.models import (
     Ticket,
     TicketStatus,
 )
+from tickets.services.knowledge import index_missing_resolved
 from tickets.services.lifecycle import ticket_submit
 
 PAST_TICKETS = 360

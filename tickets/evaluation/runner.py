@@ -18,6 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from inference_app.llm.redaction import redact
+from inference_app.llm.types import Neighbour, Taxonomy
+from tickets.evaluation.data import EvalTicket
+from tickets.evaluation.workspace import Workspace
 from tickets.pipeline.policy import (
     DecisionPolicy,
     decide_category,
@@ -25,10 +29,6 @@ from tickets.pipeline.policy import (
     policy_from_stats,
     should_consult_model,
 )
-from inference_app.llm.redaction import redact
-from inference_app.llm.types import Neighbour, Taxonomy
-from tickets.evaluation.data import EvalTicket
-from tickets.evaluation.workspace import Workspace
 from tickets.pipeline.text import prepare
 
 if TYPE_CHECKING:

@@ -33,9 +33,6 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from tickets.pipeline import input as inputs
-from tickets.pipeline import model as decisions
-from tickets.pipeline import output as routing
 from tickets.audit import record_event, record_events
 from tickets.models import (
     ALLOWED_TRANSITIONS,
@@ -46,6 +43,9 @@ from tickets.models import (
     Ticket,
     TicketStatus,
 )
+from tickets.pipeline import input as inputs
+from tickets.pipeline import model as decisions
+from tickets.pipeline import output as routing
 from tickets.services.lifecycle import ticket_transition
 from tickets.services.webhooks import webhook_emit
 

@@ -20,9 +20,9 @@ from django.utils import timezone
 from inference_app.llm.injection import detect_injection
 from inference_app.llm.redaction import redact
 from tickets.audit import text_fingerprint
-from tickets.services.knowledge import document_text
 from tickets.models import OPEN_STATUSES, Ticket
 from tickets.pipeline.text import prepare
+from tickets.services.knowledge import document_text
 
 if TYPE_CHECKING:
     import numpy as np

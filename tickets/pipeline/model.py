@@ -16,9 +16,9 @@ from django.conf import settings
 
 from inference_app.llm.backends import get_backend, pricing
 from inference_app.llm.classify import ModelVerdict, ask_model, draft_reply
-from tickets.pipeline.policy import CategoryDecision, DecisionPolicy, decide_category, should_consult_model
 from inference_app.llm.types import CallRecord, Neighbour, Taxonomy
 from tickets.models import Category, ModelCall, Suggestion, Team, Ticket
+from tickets.pipeline.policy import CategoryDecision, DecisionPolicy, decide_category, should_consult_model
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from django.utils import timezone
 from retrieval.parallel import encode_batches
 from retrieval.services import kb_upsert
 from tickets.audit import first_event, text_fingerprint
+from tickets.models import AuditEvent, Category, Channel, PipelineStage, Team, Ticket, TicketStatus
 from tickets.services.history_files import ColumnMap, HistoryRow, ImportFileError, SkippedRow, read_history
 from tickets.services.knowledge import document_text, knowledge_item
-from tickets.models import AuditEvent, Category, Channel, PipelineStage, Team, Ticket, TicketStatus
 
 if TYPE_CHECKING:
     import numpy as np

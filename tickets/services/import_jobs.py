@@ -14,8 +14,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from tickets.services.history_files import ColumnMap
 from tickets.models import ImportJob
+from tickets.services.history_files import ColumnMap
 
 COLUMN_FIELDS = (
     "text",

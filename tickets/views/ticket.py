@@ -13,7 +13,6 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from tickets.services import agent_actions as actions
 from tickets.forms import (
     EditSuggestionForm,
     EmptyForm,
@@ -27,6 +26,7 @@ from tickets.forms import (
 from tickets.models import AuditEvent, PipelineStage, Suggestion, Ticket, TicketStatus
 from tickets.permissions import visible_tickets
 from tickets.selectors import audit_timeline, cited_tickets
+from tickets.services import agent_actions as actions
 from tickets.services.lifecycle import InvalidTransition
 from tickets.views.common import is_htmx, role_required
 

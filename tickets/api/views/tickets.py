@@ -22,9 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tickets.services import agent_actions as actions
 from tickets.api import analytics, schema  # noqa: F401 (schema registers the auth extensions)
-from tickets.api.serializers import tickets as s
 from tickets.api.authentication import (
     BearerTokenAuthentication,
     Principal,
@@ -32,7 +30,6 @@ from tickets.api.authentication import (
     principal_of,
 )
 from tickets.api.errors import ApiError, PayloadTooLarge, exception_handler
-from tickets.services.import_jobs import import_job_create, import_options
 from tickets.api.permissions import (
     AdminScope,
     ReadOrWriteScope,
@@ -42,11 +39,14 @@ from tickets.api.permissions import (
     may_view_analytics,
     visible_tickets,
 )
-from tickets.services.api_submission import api_ticket_create, find_ticket, search_similar
+from tickets.api.serializers import tickets as s
 from tickets.api.throttling import ClientRateThrottle
 from tickets.audit import verify_chain
 from tickets.models import ApiToken, ImportJob, Suggestion, Ticket, WebhookDelivery, WebhookEndpoint
+from tickets.services import agent_actions as actions
+from tickets.services.api_submission import api_ticket_create, find_ticket, search_similar
 from tickets.services.api_tokens import token_create, token_forget_cached, token_revoke
+from tickets.services.import_jobs import import_job_create, import_options
 from tickets.services.webhooks import webhook_endpoint_create
 
 TICKET_PARAM = OpenApiParameter(

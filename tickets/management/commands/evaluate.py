@@ -16,8 +16,8 @@ from tickets.evaluation.data import EvaluationInputError, read_rows
 from tickets.evaluation.report import mode_report, write_reports
 from tickets.evaluation.runner import MODES, ModelAccess, Runner, iter_modes
 from tickets.evaluation.workspace import build_workspace, file_digest, prepare_directory
-from tickets.services.history_files import FORMATS
 from tickets.management.commands.import_tickets import add_column_arguments, columns_from_options
+from tickets.services.history_files import FORMATS
 
 
 def _advance(bar: tqdm[Any]) -> Callable[[int], None]:

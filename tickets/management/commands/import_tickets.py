@@ -11,8 +11,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from tickets.services.history_import import history_import
 from tickets.services.history_files import FORMATS, ColumnMap
+from tickets.services.history_import import history_import
 
 
 def read_team_map(path: Path) -> dict[str, str]:
