@@ -1,71 +1,27 @@
-"""Request and response shapes of the API. Requests are strict: an unknown field is an error, and
-a string field takes only a JSON string (no silent coercion of numbers or booleans)."""
+"""Request and response shapes of /tickets. Requests are strict (see ``fields``); the other resources
+have a module each beside this one."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from tickets.api.serializers.fields import StrictCharField, StrictIntegerField, StrictSerializer
 from tickets.models import (
-    ApiToken,
     AuditEvent,
     Channel,
-    ImportJob,
     PipelineStage,
     Priority,
     Suggestion,
     Ticket,
     TicketStatus,
-    WebhookDelivery,
-    WebhookEndpoint,
-    WebhookEvent,
 )
 from tickets.services.lifecycle import MAX_BODY_CHARS, MAX_SUBJECT_CHARS
 
 MAX_REASON_CHARS = 1000
-MAX_SEARCH_CHARS = 10_000
-
-# --- strict building blocks ----------------------------------------------------------------------
-
-
-class StrictCharField(serializers.CharField):
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return str(super().to_internal_value(data))
-
-
-class StrictIntegerField(serializers.IntegerField):
-    default_error_messages = {"invalid": "A whole number is required (not a string)."}
-
-    def to_internal_value(self, data: Any) -> int:
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
-        return int(super().to_internal_value(data))
-
-
-class StrictBooleanField(serializers.BooleanField):
-    def to_internal_value(self, data: Any) -> bool:
-        if not isinstance(data, bool):
-            self.fail("invalid")
-        return data
-
-
-class StrictSerializer(serializers.Serializer[Any]):
-    """Rejects fields it does not know, naming each."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, Mapping):
-            known = {name for name, field in self.fields.items() if not field.read_only}
-            unknown = sorted(str(key) for key in data if key not in known)
-            if unknown:
-                raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
-        return super().to_internal_value(data)
-
 
 # --- tickets in ----------------------------------------------------------------------------------
 
@@ -133,13 +89,6 @@ class FeedbackSerializer(StrictSerializer):
         return attrs
 
 
-class SearchSerializer(StrictSerializer):
-    text = StrictCharField(max_length=MAX_SEARCH_CHARS)
-    k = StrictIntegerField(required=False, min_value=1, max_value=50, default=5)
-    team = StrictCharField(required=False, allow_blank=True, max_length=100, default="")
-    category = StrictCharField(required=False, allow_blank=True, max_length=100, default="")
-
-
 class TicketFilterSerializer(StrictSerializer):
     """The query string of GET /tickets."""
 
@@ -154,16 +103,6 @@ class TicketFilterSerializer(StrictSerializer):
     external_id = serializers.CharField(required=False, max_length=200)
     created_after = serializers.DateTimeField(required=False, help_text="ISO 8601, inclusive.")
     created_before = serializers.DateTimeField(required=False, help_text="ISO 8601, exclusive.")
-    page = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000, default=1)
-    page_size = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
-
-
-class AnalyticsFilterSerializer(StrictSerializer):
-    since = serializers.DateTimeField(required=False, help_text="ISO 8601; default: 30 days ago.")
-    until = serializers.DateTimeField(required=False, help_text="ISO 8601; default: now.")
-
-
-class PageSerializer(StrictSerializer):
     page = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000, default=1)
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
 
@@ -392,217 +331,3 @@ class AuditTrailSerializer(serializers.Serializer[Any]):
     chain_valid = serializers.BooleanField(help_text="Every event's hash recomputes and links to the last.")
     breaks = serializers.ListField(child=serializers.CharField())
     events = AuditEventSerializer(many=True)
-
-
-class SearchHitSerializer(serializers.Serializer[Any]):
-    ticket_id = serializers.IntegerField()
-    reference = serializers.CharField(allow_null=True)
-    subject = serializers.CharField(allow_null=True)
-    resolution = serializers.CharField(allow_null=True)
-    category = serializers.CharField(allow_null=True)
-    team = serializers.CharField(allow_null=True)
-    score = serializers.FloatField()
-    dense_score = serializers.FloatField(allow_null=True)
-    lexical_score = serializers.FloatField(allow_null=True)
-
-
-class SearchResultSerializer(serializers.Serializer[Any]):
-    results = SearchHitSerializer(many=True)
-
-
-# --- imports -------------------------------------------------------------------------------------
-
-
-class ImportCreateSerializer(StrictSerializer):
-    """multipart/form-data: the file and which columns hold what (like ``import_tickets``).
-
-    An empty column field counts as not given (HTML forms and some clients send every field)."""
-
-    file = serializers.FileField()
-    format = serializers.ChoiceField(choices=[("csv", "csv"), ("jsonl", "jsonl")], required=False)
-    text_column = serializers.CharField(required=False, max_length=100, allow_blank=True)
-    subject_column = serializers.CharField(required=False, max_length=100, allow_blank=True)
-    body_column = serializers.CharField(required=False, max_length=100, allow_blank=True)
-    category_column = serializers.CharField(required=False, max_length=100, allow_blank=True)
-    team_column = serializers.CharField(required=False, max_length=100, allow_blank=True)
-    priority_column = serializers.CharField(required=False, max_length=100, allow_blank=True)
-    resolution_column = serializers.CharField(required=False, max_length=100, allow_blank=True)
-    created_column = serializers.CharField(required=False, max_length=100, allow_blank=True)
-    id_column = serializers.CharField(required=False, max_length=100, allow_blank=True)
-
-
-class ImportJobSerializer(serializers.ModelSerializer[ImportJob]):
-    progress = serializers.SerializerMethodField()
-
-    class Meta:
-        model = ImportJob
-        fields = [
-            "id",
-            "status",
-            "file_name",
-            "file_format",
-            "columns",
-            "total_rows",
-            "rows_processed",
-            "progress",
-            "imported",
-            "already_present",
-            "skipped",
-            "skipped_examples",
-            "error",
-            "created_by",
-            "created_at",
-            "started_at",
-            "finished_at",
-        ]
-
-    @extend_schema_field(OpenApiTypes.FLOAT)
-    def get_progress(self, obj: ImportJob) -> float:
-        if obj.status in (ImportJob.Status.SUCCEEDED, ImportJob.Status.FAILED):
-            return 1.0
-        return round(min(1.0, obj.rows_processed / obj.total_rows), 4) if obj.total_rows else 0.0
-
-
-# --- webhooks and tokens (admin) -----------------------------------------------------------------
-
-
-class WebhookEndpointCreateSerializer(StrictSerializer):
-    name = StrictCharField(max_length=100)
-    url = serializers.URLField(max_length=500)
-    events = serializers.ListField(
-        child=serializers.ChoiceField(choices=WebhookEvent.choices),
-        min_length=1,
-        max_length=len(WebhookEvent),
-    )
-    is_active = StrictBooleanField(required=False, default=True)
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, Mapping) and "url" in data and not isinstance(data["url"], str):
-            raise serializers.ValidationError({"url": ["Enter a valid URL."]})
-        return super().to_internal_value(data)
-
-
-class WebhookEndpointUpdateSerializer(StrictSerializer):
-    url = serializers.URLField(max_length=500, required=False)
-    events = serializers.ListField(
-        child=serializers.ChoiceField(choices=WebhookEvent.choices),
-        min_length=1,
-        max_length=len(WebhookEvent),
-        required=False,
-    )
-    is_active = StrictBooleanField(required=False)
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, Mapping) and "url" in data and not isinstance(data["url"], str):
-            raise serializers.ValidationError({"url": ["Enter a valid URL."]})
-        return super().to_internal_value(data)
-
-
-class WebhookEndpointSerializer(serializers.ModelSerializer[WebhookEndpoint]):
-    events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookEvent.choices))
-
-    class Meta:
-        model = WebhookEndpoint
-        fields = ["id", "name", "url", "events", "is_active", "created_at"]
-
-
-class WebhookEndpointWithSecretSerializer(WebhookEndpointSerializer):
-    class Meta(WebhookEndpointSerializer.Meta):
-        fields = [*WebhookEndpointSerializer.Meta.fields, "secret"]
-
-
-class WebhookDeliverySerializer(serializers.ModelSerializer[WebhookDelivery]):
-    class Meta:
-        model = WebhookDelivery
-        fields = [
-            "id",
-            "uuid",
-            "event",
-            "ticket",
-            "status",
-            "attempts",
-            "last_status_code",
-            "last_error",
-            "attempt_log",
-            "created_at",
-            "delivered_at",
-            "next_attempt_at",
-        ]
-
-
-class TokenCreateSerializer(StrictSerializer):
-    name = StrictCharField(max_length=100)
-    scopes = serializers.ListField(
-        child=serializers.ChoiceField(choices=ApiToken.Scope.choices), min_length=1, max_length=3
-    )
-    rate_limit_per_minute = StrictIntegerField(required=False, min_value=1, max_value=10_000_000)
-
-
-class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):
-    scopes = serializers.ListField(child=serializers.ChoiceField(choices=ApiToken.Scope.choices))
-
-    class Meta:
-        model = ApiToken
-        fields = [
-            "id",
-            "name",
-            "prefix",
-            "scopes",
-            "rate_limit_per_minute",
-            "created_at",
-            "last_used_at",
-            "revoked_at",
-        ]
-
-
-class ApiTokenWithSecretSerializer(ApiTokenSerializer):
-    token = serializers.CharField(help_text="The secret. Shown this once; only its SHA-256 is kept.")
-
-    class Meta(ApiTokenSerializer.Meta):
-        fields = [*ApiTokenSerializer.Meta.fields, "token"]
-
-
-# --- analytics -----------------------------------------------------------------------------------
-
-
-class CostRowSerializer(serializers.Serializer[Any]):
-    key = serializers.CharField(help_text='"all", or a team\'s name ("(none)" for no team).')
-    tickets = serializers.IntegerField()
-    calls = serializers.IntegerField()
-    tokens = serializers.IntegerField(help_text="Prompt and completion tokens.")
-    cost_usd = serializers.FloatField()
-    cost_per_ticket_usd = serializers.FloatField(allow_null=True)
-    tokens_per_ticket = serializers.FloatField(allow_null=True)
-
-
-class CostsSerializer(serializers.Serializer[Any]):
-    since = serializers.DateTimeField()
-    until = serializers.DateTimeField()
-    total = CostRowSerializer()
-    by_team = CostRowSerializer(many=True)
-
-
-class AccuracyRowSerializer(serializers.Serializer[Any]):
-    key = serializers.CharField(help_text='"all", or a team\'s name.')
-    judged = serializers.IntegerField(help_text="Tickets whose routing an agent judged (latest judgement).")
-    routing_correct = serializers.IntegerField()
-    routing_accuracy = serializers.FloatField(allow_null=True)
-    suggestions_decided = serializers.IntegerField()
-    accepted = serializers.IntegerField()
-    edited = serializers.IntegerField()
-    rejected = serializers.IntegerField()
-    pending = serializers.IntegerField()
-    acceptance_rate = serializers.FloatField(allow_null=True, help_text="Accepted as is / decided.")
-    used_rate = serializers.FloatField(
-        allow_null=True, help_text="(Accepted + edited) / decided: the page's acceptance rate."
-    )
-    finished = serializers.IntegerField(help_text="Tickets the pipeline finished.")
-    auto_routed = serializers.IntegerField()
-    auto_routing_rate = serializers.FloatField(allow_null=True)
-
-
-class AccuracySerializer(serializers.Serializer[Any]):
-    since = serializers.DateTimeField()
-    until = serializers.DateTimeField()
-    total = AccuracyRowSerializer()
-    by_team = AccuracyRowSerializer(many=True)

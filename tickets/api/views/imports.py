@@ -1,0 +1,80 @@
+"""/imports: upload resolved history; a worker imports it; the job shows progress."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework import parsers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from tickets.api.errors import ApiError
+from tickets.api.permissions import AdminScope
+from tickets.api.serializers.fields import PageSerializer
+from tickets.api.serializers.imports import ImportCreateSerializer, ImportJobSerializer
+from tickets.api.views.base import ID_PARAM, ApiView
+from tickets.models import ImportJob
+from tickets.services.import_jobs import import_job_create, import_options
+
+
+class ImportCollectionView(ApiView):
+    permission_classes = [AdminScope]
+    parser_classes = [parsers.MultiPartParser]
+    max_body_bytes_setting = "API_MAX_IMPORT_BYTES"
+
+    @extend_schema(
+        operation_id="imports_list",
+        parameters=[PageSerializer],
+        responses={200: ImportJobSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        params = self.query(PageSerializer)
+        page, size = params["page"], params["page_size"]
+        jobs = ImportJob.objects.order_by("-created_at", "-id")[(page - 1) * size : page * size]
+        return Response(ImportJobSerializer(jobs, many=True).data)
+
+    @extend_schema(
+        operation_id="imports_create",
+        request={"multipart/form-data": ImportCreateSerializer},
+        responses={202: ImportJobSerializer},
+        summary="Upload resolved history (CSV or JSONL); a worker imports it; poll the job",
+    )
+    def post(self, request: Request) -> Response:
+        data = self.data(
+            ImportCreateSerializer,
+            {key: request.data.get(key) for key in request.data}
+            | {key: request.FILES.get(key) for key in request.FILES},
+        )
+        upload = data["file"]
+        name = str(upload.name or "upload")
+        file_format, columns = import_options(
+            file_name=name,
+            file_format=data.get("format"),
+            options={key: value for key, value in data.items() if key.endswith("_column")},
+        )
+        with transaction.atomic():
+            job = import_job_create(
+                upload=upload,
+                file_name=name,
+                file_format=file_format,
+                columns=columns,
+                created_by=self.principal.actor,
+            )
+        return Response(
+            ImportJobSerializer(job).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": f"/api/v1/imports/{job.pk}"},
+        )
+
+
+class ImportDetailView(ApiView):
+    permission_classes = [AdminScope]
+
+    @extend_schema(
+        operation_id="imports_retrieve", parameters=[ID_PARAM], responses={200: ImportJobSerializer}
+    )
+    def get(self, request: Request, id: int) -> Response:
+        job = ImportJob.objects.filter(pk=id).first()
+        if job is None:
+            raise ApiError(status_code=404, code="not_found", message="No such import job.")
+        return Response(ImportJobSerializer(job).data)

@@ -1,0 +1,103 @@
+"""/webhooks (admin): endpoints that get a signed POST per event, and their deliveries."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from tickets.api.errors import ApiError
+from tickets.api.permissions import AdminScope
+from tickets.api.serializers.fields import PageSerializer
+from tickets.api.serializers.webhooks import (
+    WebhookDeliverySerializer,
+    WebhookEndpointCreateSerializer,
+    WebhookEndpointSerializer,
+    WebhookEndpointUpdateSerializer,
+    WebhookEndpointWithSecretSerializer,
+)
+from tickets.api.views.base import ID_PARAM, ApiView, error_response
+from tickets.models import WebhookDelivery, WebhookEndpoint
+from tickets.services.webhooks import webhook_endpoint_create
+
+
+class WebhookCollectionView(ApiView):
+    permission_classes = [AdminScope]
+
+    @extend_schema(operation_id="webhooks_list", responses={200: WebhookEndpointSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        return Response(WebhookEndpointSerializer(WebhookEndpoint.objects.all(), many=True).data)
+
+    @extend_schema(
+        operation_id="webhooks_create",
+        request=WebhookEndpointCreateSerializer,
+        responses={201: WebhookEndpointWithSecretSerializer, 409: error_response("the name is taken")},
+        summary="Register an endpoint; the answer holds its signing secret",
+    )
+    def post(self, request: Request) -> Response:
+        data = self.data(WebhookEndpointCreateSerializer)
+        if WebhookEndpoint.objects.filter(name=data["name"].strip()).exists():
+            raise ApiError(
+                status_code=409,
+                code="conflict",
+                message="An endpoint with this name exists.",
+                fields={"name": ["Already taken."]},
+            )
+        endpoint = webhook_endpoint_create(created_by=self.principal.user, **data)
+        return Response(WebhookEndpointWithSecretSerializer(endpoint).data, status=status.HTTP_201_CREATED)
+
+
+class _WebhookEndpointView(ApiView):
+    permission_classes = [AdminScope]
+
+    def endpoint(self, id: int) -> WebhookEndpoint:
+        endpoint = WebhookEndpoint.objects.filter(pk=id).first()
+        if endpoint is None:
+            raise ApiError(status_code=404, code="not_found", message="No such webhook endpoint.")
+        return endpoint
+
+
+class WebhookDetailView(_WebhookEndpointView):
+    @extend_schema(
+        operation_id="webhooks_retrieve", parameters=[ID_PARAM], responses={200: WebhookEndpointSerializer}
+    )
+    def get(self, request: Request, id: int) -> Response:
+        return Response(WebhookEndpointSerializer(self.endpoint(id)).data)
+
+    @extend_schema(
+        operation_id="webhooks_update",
+        parameters=[ID_PARAM],
+        request=WebhookEndpointUpdateSerializer,
+        responses={200: WebhookEndpointSerializer},
+    )
+    def patch(self, request: Request, id: int) -> Response:
+        endpoint = self.endpoint(id)
+        data = self.data(WebhookEndpointUpdateSerializer)
+        for field, value in data.items():
+            setattr(endpoint, field, sorted(set(value)) if field == "events" else value)
+        endpoint.full_clean()
+        endpoint.save()
+        return Response(WebhookEndpointSerializer(endpoint).data)
+
+    @extend_schema(operation_id="webhooks_destroy", parameters=[ID_PARAM], responses={204: None})
+    def delete(self, request: Request, id: int) -> Response:
+        self.endpoint(id).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class WebhookDeliveriesView(_WebhookEndpointView):
+    @extend_schema(
+        operation_id="webhooks_deliveries",
+        parameters=[ID_PARAM, PageSerializer],
+        responses={200: WebhookDeliverySerializer(many=True)},
+        summary="The endpoint's deliveries, newest first, with every attempt",
+    )
+    def get(self, request: Request, id: int) -> Response:
+        endpoint = self.endpoint(id)
+        params = self.query(PageSerializer)
+        page, size = params["page"], params["page_size"]
+        deliveries = WebhookDelivery.objects.filter(endpoint=endpoint).order_by("-created_at", "-id")
+        return Response(
+            WebhookDeliverySerializer(deliveries[(page - 1) * size : page * size], many=True).data
+        )
