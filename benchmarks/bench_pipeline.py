@@ -69,6 +69,10 @@ def main() -> None:
     import django
 
     django.setup()
+    from django.conf import settings
+
+    from tickets.pipeline.stages import worker_queues
+
     workers = [
         subprocess.Popen(
             [
@@ -78,7 +82,7 @@ def main() -> None:
                 "worker",
                 "--pool=solo",
                 "-Q",
-                "ingest,model,output,switchboard",
+                ",".join(worker_queues(settings.CELERY_TASK_DEFAULT_QUEUE)),
                 "-n",
                 f"bench{number}@%h",
                 "-l",

@@ -16,6 +16,7 @@ import django_stubs_ext
 
 from inference_app.env import ConfigError, Env, read_dotenv
 from inference_app.logging import logging_config
+from tickets.pipeline import stages as pipeline_stages
 
 # Lets admin and queryset classes be subscripted at run time, as their type hints do.
 django_stubs_ext.monkeypatch()
@@ -100,7 +101,7 @@ LLM_DRAFT_REPLIES = env.boolean("LLM_DRAFT_REPLIES", False)
 
 # --- the pipeline (tickets.pipeline) -------------------------------------------------------------
 COMPANY_NAME = env.text("COMPANY_NAME", "Lumenfield")
-# When the model is asked: "auto" where the decision is unsure (see inference_app.llm.decision),
+# When the model is asked: "auto" where the decision is unsure (see tickets.pipeline.policy),
 # "always", or "never" (retrieval alone).
 PIPELINE_USE_MODEL = env.choice("PIPELINE_USE_MODEL", "auto", ("auto", "always", "never"))
 PIPELINE_TOP_K = env.integer("PIPELINE_TOP_K", 5, minimum=1, maximum=50)
@@ -112,11 +113,8 @@ PIPELINE_MAX_ATTEMPTS = env.integer("PIPELINE_MAX_ATTEMPTS", 3, minimum=1, maxim
 PIPELINE_SWEEP_SECONDS = env.number("PIPELINE_SWEEP_SECONDS", 60.0, minimum=1)
 # How often the label model is refitted on the knowledge base (resolved tickets keep joining it).
 LABEL_MODEL_RETRAIN_HOURS = env.number("LABEL_MODEL_RETRAIN_HOURS", 24.0, minimum=0.01)
-CELERY_TASK_ROUTES = {
-    "tickets.pipeline_input": {"queue": "ingest"},
-    "tickets.pipeline_model": {"queue": "model"},
-    "tickets.pipeline_output": {"queue": "output"},
-}
+# Each stage's task on its own queue, as the stage table says (plain data: no Django in that module).
+CELERY_TASK_ROUTES = dict(pipeline_stages.TASK_ROUTES)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-tickets": {"task": "tickets.sweep_stuck_tickets", "schedule": PIPELINE_SWEEP_SECONDS},
     "requeue-stale-webhooks": {"task": "tickets.webhook_requeue_stale", "schedule": PIPELINE_SWEEP_SECONDS},

@@ -26,6 +26,7 @@ from tests.conftest import ROOT, worker_environment
 from tests.ui_factories import PASSWORD, make_resolved_history, make_user
 from tickets.audit import verify_chain
 from tickets.models import Channel, Feedback, PipelineStage, Team, Ticket, TicketStatus
+from tickets.pipeline.stages import worker_queues
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -41,7 +42,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = ROOT / "test-artifacts"
-PIPELINE_QUEUES = ("ingest", "model", "output", "switchboard")
+PIPELINE_QUEUES = tuple(worker_queues(settings.CELERY_TASK_DEFAULT_QUEUE))
 
 HISTORY = {
     # category: (team, resolution, past tickets)

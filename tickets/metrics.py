@@ -15,8 +15,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 
 from inference_app.metrics import register_source
 from tickets.models import ModelCall, Suggestion, Ticket, WebhookDelivery
+from tickets.pipeline import stages
 
-IN_FLIGHT_STAGES = ("queued", "input", "model", "output")
 MODEL_LATENCY_BUCKETS_SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -44,12 +44,12 @@ def ticket_metrics() -> Iterator[Metric]:
     now = timezone.now()
     started = (
         Ticket.objects.order_by()
-        .filter(stage__in=IN_FLIGHT_STAGES)
+        .filter(stage__in=stages.IN_FLIGHT)
         .values("stage")
         .annotate(since=Min(Coalesce("stage_started_at", "created_at")))
     )
     ages = {row["stage"]: max(0.0, (now - row["since"]).total_seconds()) for row in started}
-    for stage in IN_FLIGHT_STAGES:
+    for stage in stages.IN_FLIGHT:
         oldest.add_metric([stage], ages.get(stage, 0.0))
     yield oldest
 

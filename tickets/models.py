@@ -10,6 +10,9 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from tickets.pipeline import stages
+from tickets.pipeline.stages import PipelineStage as PipelineStage  # re-exported: the models use it
+
 
 class Priority(models.TextChoices):
     LOW = "low", "Low"
@@ -100,17 +103,6 @@ OPEN_STATUSES = frozenset(
 )
 
 
-class PipelineStage(models.TextChoices):
-    """Where a ticket is in the pipeline (``tickets.pipeline``); ``done`` once it left the output stage."""
-
-    QUEUED = "queued", "Queued"
-    INPUT = "input", "Input processing"
-    MODEL = "model", "Model"
-    OUTPUT = "output", "Routing"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed"
-
-
 class Channel(models.TextChoices):
     WEB = "web", "Web form"
     API = "api", "REST API"
@@ -171,7 +163,7 @@ class Ticket(models.Model):
     # The pipeline's progress. A stage is claimed by a conditional UPDATE of ``stage``; the sweeper
     # re-enqueues tickets whose ``stage_started_at`` is too old.
     stage = models.CharField(
-        max_length=10, choices=PipelineStage.choices, default=PipelineStage.QUEUED, db_index=True
+        max_length=10, choices=stages.CHOICES, default=PipelineStage.QUEUED, db_index=True
     )
     stage_started_at = models.DateTimeField(null=True, blank=True)
     pipeline_attempts = models.PositiveSmallIntegerField(default=0)

@@ -2,8 +2,9 @@
 
 The pipeline's stage tasks retry only what is transient (the database or the broker briefly gone),
 with backoff and jitter; anything else, or too many retries, sends the ticket to human triage with
-the error (``tickets.pipeline.fail_ticket``). Each stage is idempotent, so a redelivered message
-(acks_late, a killed worker) does no harm.
+the error (``tickets.pipeline.flow.fail_ticket``). Each stage is idempotent, so a redelivered message
+(acks_late, a killed worker) does no harm. Their names and queues are rows of the stage table
+(``tickets/pipeline/stages.py``); the flow enqueues them by name.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from django.db import InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerError
 
 from tickets.pipeline import flow as pipeline
+from tickets.pipeline.stages import PipelineStage, spec
 from tickets.services.knowledge import sync_ticket
 
 TRANSIENT = (OperationalError, InterfaceError, BrokerError, ConnectionError, TimeoutError)
@@ -51,17 +53,17 @@ class PipelineTask(Task[Any, Any]):
             pipeline.fail_ticket(int(ticket_id), f"{type(exc).__name__}: {exc}")
 
 
-@shared_task(base=PipelineTask, name="tickets.pipeline_input")
+@shared_task(base=PipelineTask, name=spec(PipelineStage.INPUT).task)
 def pipeline_input(ticket_id: int) -> None:
     pipeline.run_input(ticket_id)
 
 
-@shared_task(base=PipelineTask, name="tickets.pipeline_model")
+@shared_task(base=PipelineTask, name=spec(PipelineStage.MODEL).task)
 def pipeline_model(ticket_id: int) -> None:
     pipeline.run_model(ticket_id)
 
 
-@shared_task(base=PipelineTask, name="tickets.pipeline_output")
+@shared_task(base=PipelineTask, name=spec(PipelineStage.OUTPUT).task)
 def pipeline_output(ticket_id: int) -> None:
     pipeline.run_output(ticket_id)
 

@@ -15,10 +15,12 @@ from typing import Any
 
 import pytest
 import redis
+from django.conf import settings
 
 from tests.conftest import ROOT, worker_environment
 from tickets.audit import verify_chain
 from tickets.models import AuditEvent, Category, PipelineStage, Suggestion, Ticket, TicketStatus
+from tickets.pipeline.stages import worker_queues
 from tickets.services.lifecycle import ticket_create, ticket_submit
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -49,7 +51,7 @@ class Worker:
             "worker",
             "--pool=solo",
             "-Q",
-            "ingest,model,output,switchboard",
+            ",".join(worker_queues(settings.CELERY_TASK_DEFAULT_QUEUE)),
             "-l",
             "INFO",
         ]

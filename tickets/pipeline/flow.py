@@ -1,7 +1,9 @@
 """The ticket pipeline, top to bottom: input processing -> the model -> output processing.
 
-Each stage is a Celery task on its own queue (``ingest``, ``model``, ``output``) that takes a ticket
-id. The contract of every stage:
+Each stage is a Celery task on its own queue that takes a ticket id; the stages, their queues, tasks
+and order are the table in :mod:`tickets.pipeline.stages`, and the stages' own work is in
+:mod:`~tickets.pipeline.input`, :mod:`~tickets.pipeline.model` and :mod:`~tickets.pipeline.output`.
+The contract of every stage:
 
 1. **Claim** the ticket, and up to ``PIPELINE_BATCH_SIZE`` others waiting for the same stage, with one
    conditional UPDATE (``stage`` is this stage and nobody holds it, or the holder's claim is older
@@ -28,6 +30,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
@@ -46,6 +49,7 @@ from tickets.models import (
 from tickets.pipeline import input as inputs
 from tickets.pipeline import model as decisions
 from tickets.pipeline import output as routing
+from tickets.pipeline import stages
 from tickets.services.lifecycle import ticket_transition
 from tickets.services.webhooks import webhook_emit
 
@@ -61,18 +65,13 @@ ACTOR = "pipeline"
 
 def enqueue_ticket(ticket_id: int) -> None:
     """Start the pipeline for a saved ticket once the surrounding transaction commits."""
-    _after_commit_enqueue(PipelineStage.INPUT, ticket_id)
+    _after_commit_enqueue(stages.FIRST, ticket_id)
 
 
 def enqueue_stage(stage: str, ticket_id: int) -> None:
-    from tickets import tasks
-
-    task = {
-        PipelineStage.INPUT: tasks.pipeline_input,
-        PipelineStage.MODEL: tasks.pipeline_model,
-        PipelineStage.OUTPUT: tasks.pipeline_output,
-    }[PipelineStage(stage)]
-    task.delay(ticket_id)  # to the stage's own queue (CELERY_TASK_ROUTES)
+    """Send the ticket to ``stage``'s task, by the task's name (the stage table's), so this module needs
+    no tasks module; it goes to the stage's own queue (CELERY_TASK_ROUTES)."""
+    current_app.signature(stages.spec(stage).task, args=(ticket_id,)).apply_async()
 
 
 # --- claims --------------------------------------------------------------------------------------
@@ -82,7 +81,7 @@ def _waiting(stage: str) -> Q:
     """Tickets this stage may claim: waiting for it, or held by a claim that has gone stale."""
     stale = timezone.now() - timedelta(seconds=settings.PIPELINE_STAGE_TIMEOUT_SECONDS)
     waiting = Q(stage=stage, stage_started_at__isnull=True) | Q(stage=stage, stage_started_at__lt=stale)
-    if stage == PipelineStage.INPUT:
+    if stage == stages.FIRST:
         waiting |= Q(stage=PipelineStage.QUEUED)
     # Only tickets still being processed: never a resolved or imported one.
     return waiting & Q(status__in=IN_PIPELINE)
@@ -135,7 +134,7 @@ def advance(
         fields.update(status=to_status, status_changed_at=now)
         status_events.append(
             _event(
-                "input" if to_stage == PipelineStage.MODEL else "routing",
+                stages.spec(ticket.stage).audit_stage,
                 f"status.{to_status}",
                 {"from": ticket.status, "to": to_status},
             )
@@ -195,7 +194,7 @@ def _finish_input(tickets: list[Ticket], token: Any, started: float) -> None:
                 status_events = advance(
                     ticket,
                     token,
-                    to_stage=PipelineStage.MODEL,
+                    to_stage=_next(PipelineStage.INPUT),
                     to_status=TicketStatus.PROCESSING,
                     **result.ticket_fields(),
                 )
@@ -209,7 +208,7 @@ def _finish_input(tickets: list[Ticket], token: Any, started: float) -> None:
             retrieval_event = _event(AuditEvent.Stage.RETRIEVAL, "retrieval.done", result.retrieval_details())
             events = [*status_events, input_event, *([retrieval_event] if result.usable else [])]
             record_events(ticket_id=ticket.pk, events=events)
-            _after_commit_enqueue(PipelineStage.MODEL, ticket.pk)
+            _after_commit_enqueue(_next(PipelineStage.INPUT), ticket.pk)
 
 
 # --- stage 2: the model --------------------------------------------------------------------------
@@ -262,7 +261,7 @@ def _decide_batch(tickets: list[Ticket], token: Any, *, first: int) -> None:
 
 def _save_decision(ticket: Ticket, token: Any, outcome: decisions.DecisionOutcome, elapsed_ms: float) -> None:
     try:
-        advance(ticket, token, to_stage=PipelineStage.OUTPUT)
+        advance(ticket, token, to_stage=_next(PipelineStage.MODEL))
     except Superseded:
         return
     suggestion = decisions.save_suggestion(ticket=ticket, outcome=outcome)
@@ -279,7 +278,7 @@ def _save_decision(ticket: Ticket, token: Any, outcome: decisions.DecisionOutcom
         },
     )
     webhook_emit(event="suggestion.ready", ticket_id=ticket.pk, payload=outcome.webhook_payload(suggestion))
-    _after_commit_enqueue(PipelineStage.OUTPUT, ticket.pk)
+    _after_commit_enqueue(_next(PipelineStage.MODEL), ticket.pk)
 
 
 # --- stage 3: output processing ------------------------------------------------------------------
@@ -319,7 +318,7 @@ def _route_one(ticket: Ticket, token: Any, suggestion: Suggestion | None, rules:
         status_events = advance(
             ticket,
             token,
-            to_stage=PipelineStage.DONE,
+            to_stage=_next(PipelineStage.OUTPUT),
             to_status=to_status,
             team=outcome.team,
             category=outcome.category,
@@ -395,16 +394,15 @@ def sweep_stuck_tickets(*, limit: int = 500) -> int:
     now = timezone.now()
     stale = now - timedelta(seconds=settings.PIPELINE_STAGE_TIMEOUT_SECONDS)
     forgotten = now - timedelta(seconds=settings.PIPELINE_REQUEUE_AFTER_SECONDS)
-    in_flight = [PipelineStage.QUEUED, PipelineStage.INPUT, PipelineStage.MODEL, PipelineStage.OUTPUT]
     stuck = (
-        Ticket.objects.filter(stage__in=in_flight, status__in=IN_PIPELINE)
+        Ticket.objects.filter(stage__in=stages.IN_FLIGHT, status__in=IN_PIPELINE)
         .filter(Q(stage_started_at__lt=stale) | Q(stage_started_at__isnull=True, updated_at__lt=forgotten))
         .order_by("updated_at")
         .values_list("pk", "stage")[:limit]
     )
     count = 0
     for ticket_id, stage in stuck:
-        stage = PipelineStage.INPUT if stage == PipelineStage.QUEUED else stage
+        stage = stages.FIRST if stage == PipelineStage.QUEUED else stage
         enqueue_stage(stage, ticket_id)
         count += 1
     if count:
@@ -413,6 +411,12 @@ def sweep_stuck_tickets(*, limit: int = 500) -> int:
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def _next(stage: PipelineStage) -> PipelineStage:
+    following = stages.spec(stage).next
+    assert following is not None, f"{stage} is the end of the pipeline"
+    return following
 
 
 def _after_commit_enqueue(stage: str, ticket_id: int) -> None:

@@ -25,12 +25,13 @@ from tickets.forms import (
 )
 from tickets.models import AuditEvent, PipelineStage, Suggestion, Ticket, TicketStatus
 from tickets.permissions import visible_tickets
+from tickets.pipeline import stages
 from tickets.selectors import audit_timeline, cited_tickets
 from tickets.services import agent_actions as actions
 from tickets.services.lifecycle import InvalidTransition
 from tickets.views.common import is_htmx, role_required
 
-PIPELINE_STEPS = [PipelineStage.QUEUED, PipelineStage.INPUT, PipelineStage.MODEL, PipelineStage.OUTPUT]
+PIPELINE_STEPS = list(stages.IN_FLIGHT)
 
 
 def _visible_ticket(request: HttpRequest, pk: int) -> Ticket:

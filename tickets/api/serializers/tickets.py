@@ -13,12 +13,12 @@ from tickets.api.serializers.fields import StrictCharField, StrictIntegerField, 
 from tickets.models import (
     AuditEvent,
     Channel,
-    PipelineStage,
     Priority,
     Suggestion,
     Ticket,
     TicketStatus,
 )
+from tickets.pipeline import stages
 from tickets.services.lifecycle import MAX_BODY_CHARS, MAX_SUBJECT_CHARS
 
 MAX_REASON_CHARS = 1000
@@ -93,7 +93,7 @@ class TicketFilterSerializer(StrictSerializer):
     """The query string of GET /tickets."""
 
     status = serializers.ChoiceField(choices=TicketStatus.choices, required=False)
-    stage = serializers.ChoiceField(choices=PipelineStage.choices, required=False)
+    stage = serializers.ChoiceField(choices=stages.CHOICES, required=False)
     team = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1, help_text="Team id.")
     category = serializers.IntegerField(
         required=False, min_value=1, max_value=2**63 - 1, help_text="Category id."
