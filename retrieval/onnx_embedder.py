@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.embeddings import MAX_TEXT_CHARS, EmbeddingModelMissing, find_model_dir
+from retrieval.model_files import MAX_TEXT_CHARS, EmbeddingModelMissing, find_model_dir
 
 ONNX_INT8_MODEL = "all-MiniLM-L6-v2-onnx-int8"
 FORMAT_VERSION = 1
@@ -427,12 +427,6 @@ def default_cache_dir() -> Path:
 
 
 def onnx_factory(threads: int) -> OnnxInt8Embedder:
-    """Registry factory for ``retrieval.embeddings``: the default cache dir, ``threads`` intra-op threads."""
+    """The factory ``retrieval.embeddings`` registers under ``ONNX_INT8_MODEL``: the default cache dir,
+    ``threads`` intra-op threads."""
     return OnnxInt8Embedder(default_cache_dir(), threads=threads)
-
-
-def register() -> None:
-    """Make ``get_embedder(ONNX_INT8_MODEL)`` available (idempotent)."""
-    from retrieval.embeddings import register_embedder
-
-    register_embedder(ONNX_INT8_MODEL, onnx_factory)

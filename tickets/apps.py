@@ -6,6 +6,9 @@ class TicketsConfig(AppConfig):
     verbose_name = "Tickets"
 
     def ready(self) -> None:
-        from tickets import metrics
+        # The services and the flow enqueue tasks by name; importing the task modules registers them
+        # in every process (in tests with eager Celery, a registered task runs in place).
+        from tickets import metrics, tasks  # noqa: F401
+        from tickets.api import tasks as api_tasks  # noqa: F401
 
         metrics.register()

@@ -18,12 +18,13 @@ from kombu.exceptions import OperationalError as BrokerError
 from tickets.pipeline import flow as pipeline
 from tickets.pipeline.stages import PipelineStage, spec
 from tickets.services.knowledge import sync_ticket
+from tickets.services.lifecycle import SYNC_KNOWLEDGE_TASK
 
 TRANSIENT = (OperationalError, InterfaceError, BrokerError, ConnectionError, TimeoutError)
 
 
 @shared_task(
-    name="tickets.sync_ticket_knowledge",
+    name=SYNC_KNOWLEDGE_TASK,
     acks_late=True,
     autoretry_for=(OperationalError,),
     retry_backoff=2,

@@ -15,7 +15,8 @@ from tickets.models import Category, ModelCall, PipelineStage, Suggestion, Ticke
 from tickets.pipeline import flow as pipeline
 from tickets.pipeline import input as inputs
 from tickets.pipeline import output as routing
-from tickets.services.lifecycle import ticket_create, ticket_submit
+from tickets.services.lifecycle import ticket_create
+from tickets.services.submission import ticket_submit
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 

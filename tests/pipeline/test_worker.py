@@ -21,7 +21,8 @@ from tests.conftest import ROOT, worker_environment
 from tickets.audit import verify_chain
 from tickets.models import AuditEvent, Category, PipelineStage, Suggestion, Ticket, TicketStatus
 from tickets.pipeline.stages import worker_queues
-from tickets.services.lifecycle import ticket_create, ticket_submit
+from tickets.services.lifecycle import ticket_create
+from tickets.services.submission import ticket_submit
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

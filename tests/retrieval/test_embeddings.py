@@ -10,15 +10,13 @@ import pytest
 
 from retrieval import embeddings
 from retrieval.embeddings import (
-    DEFAULT_MODEL,
     Embedder,
-    EmbeddingModelMissing,
     SentenceTransformerEmbedder,
-    find_model_dir,
     get_embedder,
     known_embedders,
     register_embedder,
 )
+from retrieval.model_files import DEFAULT_MODEL, EmbeddingModelMissing, find_model_dir
 
 
 class ConstantEmbedder:

@@ -26,7 +26,6 @@ from retrieval.onnx_embedder import (
     default_cache_dir,
     onnx_factory,
     read_model_config,
-    register,
 )
 
 pytestmark = pytest.mark.slow
@@ -221,6 +220,5 @@ def test_factory_and_registry_use_the_data_dir(tmp_path: Path, monkeypatch: pyte
     made = onnx_factory(2)
     assert made.cache_dir == tmp_path / "models" and made.threads == 2
     assert not (tmp_path / "models").exists(), "constructing must not export"
-    register()
     assert ONNX_INT8_MODEL in embeddings.known_embedders()
     assert isinstance(embeddings.get_embedder(ONNX_INT8_MODEL, threads=1), OnnxInt8Embedder)

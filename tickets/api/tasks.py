@@ -11,6 +11,8 @@ from typing import Any
 
 from celery import shared_task
 
+from tickets.services.import_jobs import IMPORT_JOB_TASK, import_job_run
+
 
 @shared_task(name="tickets.api_search", ignore_result=False, soft_time_limit=60, time_limit=90)
 def api_search(
@@ -33,10 +35,6 @@ def api_search(
     ]
 
 
-@shared_task(
-    name="tickets.api_import_job", acks_late=True, soft_time_limit=6 * 3600, time_limit=6 * 3600 + 60
-)
+@shared_task(name=IMPORT_JOB_TASK, acks_late=True, soft_time_limit=6 * 3600, time_limit=6 * 3600 + 60)
 def run_import_job(job_id: int) -> str:
-    from tickets.services.import_jobs import import_job_run
-
     return import_job_run(job_id=job_id).status

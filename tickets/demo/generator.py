@@ -32,7 +32,7 @@ from tickets.models import (
     TicketStatus,
 )
 from tickets.services.knowledge import index_missing_resolved
-from tickets.services.lifecycle import ticket_submit
+from tickets.services.submission import ticket_submit
 
 PAST_TICKETS = 360
 SEED = 20261126

@@ -18,7 +18,7 @@ from django.db.models import QuerySet
 
 from tickets.api.errors import ApiError
 from tickets.models import AuditEvent, Channel, IdempotencyKey, Ticket
-from tickets.services.lifecycle import ticket_create
+from tickets.services.submission import ticket_submit
 
 logger = logging.getLogger("tickets.api")
 
@@ -53,20 +53,9 @@ def _duplicate_external_id(external_id: str) -> ApiError:
     )
 
 
-def _enqueue_pipeline(ticket_id: int) -> None:
-    """Start the pipeline after commit; a broker failure is logged (the sweeper picks the ticket up)."""
-
-    def start() -> None:
-        from tickets.pipeline.flow import enqueue_ticket
-
-        enqueue_ticket(ticket_id)
-
-    transaction.on_commit(start, robust=True)
-
-
 def _create(data: dict[str, Any], *, actor: str) -> Ticket:
     try:
-        ticket = ticket_create(
+        ticket = ticket_submit(
             subject=data["subject"],
             body=data["body"],
             requester_email=data.get("requester_email", ""),
@@ -81,7 +70,6 @@ def _create(data: dict[str, Any], *, actor: str) -> Ticket:
         if data.get("external_id") and NON_FIELD_ERRORS in getattr(exc, "error_dict", {}):
             raise _duplicate_external_id(data["external_id"]) from None
         raise
-    _enqueue_pipeline(ticket.pk)
     return ticket
 
 
@@ -108,7 +96,7 @@ def api_ticket_create(
     refused (422), so a client bug cannot silently drop a ticket.
     """
     if idempotency_key is None:
-        try:  # ticket_create is one transaction of its own
+        try:  # ticket_submit is one transaction of its own
             return Created(_create(data, actor=actor), replayed=False)
         except IntegrityError:
             if data.get("external_id"):

@@ -9,6 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any
 
+from celery import current_app
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -17,6 +18,7 @@ from django.utils import timezone
 from tickets.models import ImportJob
 from tickets.services.history_files import ColumnMap
 
+IMPORT_JOB_TASK = "tickets.api_import_job"
 COLUMN_FIELDS = (
     "text",
     "subject",
@@ -75,8 +77,6 @@ def import_job_create(
     *, upload: IO[bytes], file_name: str, file_format: str, columns: dict[str, str], created_by: str
 ) -> ImportJob:
     """Save the uploaded file and a queued job; a worker starts it once this transaction commits."""
-    from tickets.api.tasks import run_import_job
-
     path = imports_dir() / f"{uuid.uuid4().hex}.{file_format}"
     with path.open("wb") as handle:
         for chunk in iter(lambda: upload.read(1 << 20), b""):
@@ -89,7 +89,8 @@ def import_job_create(
         total_rows=_count_records(path, file_format),
         created_by=created_by,
     )
-    transaction.on_commit(lambda: run_import_job.delay(job.pk))
+    # By the task's name (tickets/api/tasks.py): the task module imports this one, not the reverse.
+    transaction.on_commit(lambda: current_app.signature(IMPORT_JOB_TASK, args=(job.pk,)).apply_async())
     return job
 
 

@@ -1,10 +1,13 @@
-"""Business operations on tickets. Views, API and tasks call these; they never write models directly."""
+"""A ticket's life cycle: create, move between statuses, resolve, reopen. Views, the API, the pipeline and
+tasks call these; they never write ticket models directly. Submitting a new ticket (create, then start
+the pipeline) is :func:`tickets.services.submission.ticket_submit`."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+from celery import current_app
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -14,6 +17,7 @@ from tickets.models import ALLOWED_TRANSITIONS, AuditEvent, Channel, Ticket, Tic
 
 MAX_SUBJECT_CHARS = 300
 MAX_BODY_CHARS = 50_000
+SYNC_KNOWLEDGE_TASK = "tickets.sync_ticket_knowledge"
 
 
 class InvalidTransition(Exception):
@@ -95,16 +99,6 @@ def ticket_create(
     return ticket
 
 
-def ticket_submit(**fields: Any) -> Ticket:
-    """Create a ticket (see :func:`ticket_create`) and start the pipeline on it once it is committed."""
-    from tickets.pipeline.flow import enqueue_ticket
-
-    with transaction.atomic():
-        ticket = ticket_create(**fields)
-        enqueue_ticket(ticket.pk)
-    return ticket
-
-
 def ticket_transition(
     *,
     ticket_id: int,
@@ -148,9 +142,8 @@ def ticket_transition(
 
 
 def _enqueue_knowledge_sync(ticket_id: int) -> None:
-    from tickets.tasks import sync_ticket_knowledge
-
-    transaction.on_commit(lambda: sync_ticket_knowledge.delay(ticket_id))
+    # By the task's name (tickets/tasks.py): the tasks module imports the services, not the reverse.
+    transaction.on_commit(lambda: current_app.signature(SYNC_KNOWLEDGE_TASK, args=(ticket_id,)).apply_async())
 
 
 def ticket_resolve(

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods
 from tickets.audit import record_event
 from tickets.forms import SubmitTicketForm
 from tickets.models import AuditEvent, Channel, PipelineStage, Ticket, TicketStatus
-from tickets.services.lifecycle import ticket_submit
+from tickets.services.submission import ticket_submit
 from tickets.views import ratelimit
 from tickets.views.common import is_htmx
 
