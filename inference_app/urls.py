@@ -1,11 +1,9 @@
-"""Top-level URLs."""
+"""Top-level URLs. The apps' URLconfs are included by name: the project shell imports no app code."""
 
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from inference_app import health, metrics
-from tickets.views.auth import SignInView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -13,7 +11,6 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics.metrics_view, name="metrics"),
-    path("accounts/login/", SignInView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/", include("tickets.auth_urls")),
     path("", include("tickets.urls")),
 ]

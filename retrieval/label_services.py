@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 
 from retrieval.models import KnowledgeEntry
-from tickets.pipeline.policy import DecisionPolicy, policy_from_stats
 
 if TYPE_CHECKING:
     import numpy as np
@@ -164,12 +163,3 @@ def predict_label_probs(*, texts: Sequence[str], embeddings: np.ndarray) -> list
         top = row.argsort()[::-1][:TOP_LABELS]
         result.append({model.labels[i]: float(row[i]) for i in top if row[i] > 1e-4})
     return result
-
-
-def decision_policy() -> DecisionPolicy:
-    """The decision policy the current label model's history statistics support (defaults without one)."""
-    weight = settings.LLM_DECISION_WEIGHT
-    model = current_label_model()
-    if model is None:
-        return DecisionPolicy(model_weight=weight)
-    return policy_from_stats(model.stats, model_weight=weight)

@@ -14,13 +14,13 @@ from retrieval import label_services
 from retrieval.label_model import FitOptions, LabelModel
 from retrieval.label_services import (
     current_label_model,
-    decision_policy,
     label_model_path,
     predict_label_probs,
     train_label_model,
 )
 from retrieval.models import KnowledgeEntry
 from retrieval.services import embedder
+from tickets.pipeline.model import decision_policy
 from tickets.pipeline.policy import DecisionPolicy
 
 pytestmark = pytest.mark.django_db

@@ -18,7 +18,13 @@ from inference_app.llm.backends import get_backend, pricing
 from inference_app.llm.classify import ModelVerdict, ask_model, draft_reply
 from inference_app.llm.types import CallRecord, Neighbour, Taxonomy
 from tickets.models import Category, ModelCall, Suggestion, Team, Ticket
-from tickets.pipeline.policy import CategoryDecision, DecisionPolicy, decide_category, should_consult_model
+from tickets.pipeline.policy import (
+    CategoryDecision,
+    DecisionPolicy,
+    decide_category,
+    policy_from_stats,
+    should_consult_model,
+)
 
 
 @dataclass(frozen=True)
@@ -31,8 +37,6 @@ class DecisionSetup:
 
     @classmethod
     def current(cls) -> DecisionSetup:
-        from retrieval.label_services import decision_policy
-
         categories = {c.name: c for c in Category.objects.select_related("default_team").order_by("name")}
         taxonomy = Taxonomy(
             categories=tuple(categories),
@@ -40,6 +44,18 @@ class DecisionSetup:
             team_of_category={name: c.default_team.name for name, c in categories.items()},
         )
         return cls(taxonomy=taxonomy, policy=decision_policy(), categories=categories)
+
+
+def decision_policy() -> DecisionPolicy:
+    """The decision policy the current label model's history statistics support (defaults without one).
+    Retrieval trains and serves the label model; what its statistics mean for decisions is decided here."""
+    from retrieval.label_services import current_label_model
+
+    weight = settings.LLM_DECISION_WEIGHT
+    model = current_label_model()
+    if model is None:
+        return DecisionPolicy(model_weight=weight)
+    return policy_from_stats(model.stats, model_weight=weight)
 
 
 @dataclass(frozen=True)
