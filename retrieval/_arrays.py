@@ -46,3 +46,23 @@ def last_occurrence(ids: np.ndarray) -> np.ndarray:
     sorted_ids = ids[::-1][order]
     first = np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])) if ids.size else np.zeros(0, bool)
     return ids.size - 1 - order[first]
+
+
+class VectorBuffer:
+    """Growable (n, dim) float32 buffer; preallocated when the final size is known."""
+
+    def __init__(self, dim: int, capacity: int) -> None:
+        self._data = np.empty((max(capacity, 1), dim), dtype=np.float32)
+        self._n = 0
+
+    def append(self, rows: np.ndarray) -> None:
+        needed = self._n + rows.shape[0]
+        if needed > self._data.shape[0]:
+            grown = np.empty((max(needed, 2 * self._data.shape[0]), self._data.shape[1]), dtype=np.float32)
+            grown[: self._n] = self._data[: self._n]
+            self._data = grown
+        self._data[self._n : needed] = rows
+        self._n = needed
+
+    def array(self) -> np.ndarray:
+        return self._data[: self._n]

@@ -8,7 +8,7 @@ On disk (``directory``): ``vectors.idx``, ``lexical.idx`` and ``docs.meta``, eac
 tagged with a save ``generation``, then ``manifest.json`` written last. A reader trusts files only when
 their generation matches the manifest's, so a crash between two file writes is detected as stale instead
 of silently mixing two saves. Writers serialise through an fcntl lock on ``directory/.lock``; readers
-need no lock.
+need no lock. The file names, the manifest and the lock are in :mod:`retrieval.kb_files`.
 """
 
 from __future__ import annotations
@@ -28,22 +28,28 @@ from typing import Any
 
 import numpy as np
 
-from retrieval._arrays import sorted_unique
+from retrieval._arrays import VectorBuffer, sorted_unique
 from retrieval._storage import atomic_write_json
 from retrieval.doc_table import DocTable
 from retrieval.embeddings import Embedder
 from retrieval.errors import IndexCorrupt, IndexFormatMismatch, KnowledgeBaseStale
+from retrieval.kb_files import (
+    DOCS_FILE,
+    FORMAT_VERSION,
+    LEXICAL_FILE,
+    LOCK_FILE,
+    MANIFEST_FILE,
+    VECTORS_FILE,
+    GenerationMismatch,
+    acquire_file_lock,
+    check_files,
+    read_manifest,
+)
 from retrieval.lexical import DEFAULT_AUTO_COMPACT_DOCS, LexicalIndex
 from retrieval.vector_index import DEFAULT_IVF_THRESHOLD, VectorIndex
 
 __all__ = ["Hit", "KBDocument", "KnowledgeBase", "KnowledgeBaseStale"]
 
-FORMAT_VERSION = 1
-VECTORS_FILE = "vectors.idx"
-LEXICAL_FILE = "lexical.idx"
-DOCS_FILE = "docs.meta"
-MANIFEST_FILE = "manifest.json"
-LOCK_FILE = ".lock"
 DEFAULT_RRF_K = 60
 MIN_CANDIDATES = 50
 EMBED_CHUNK = 1024
@@ -75,34 +81,10 @@ class Hit:
     team: str | None
 
 
-class _GenerationMismatch(Exception):
-    pass
-
-
 def _batched(items: Iterable[KBDocument], size: int) -> Iterator[list[KBDocument]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
         yield batch
-
-
-class _VectorBuffer:
-    """Growable (n, dim) float32 buffer; preallocated when the final size is known."""
-
-    def __init__(self, dim: int, capacity: int) -> None:
-        self._data = np.empty((max(capacity, 1), dim), dtype=np.float32)
-        self._n = 0
-
-    def append(self, rows: np.ndarray) -> None:
-        needed = self._n + rows.shape[0]
-        if needed > self._data.shape[0]:
-            grown = np.empty((max(needed, 2 * self._data.shape[0]), self._data.shape[1]), dtype=np.float32)
-            grown[: self._n] = self._data[: self._n]
-            self._data = grown
-        self._data[self._n : needed] = rows
-        self._n = needed
-
-    def array(self) -> np.ndarray:
-        return self._data[: self._n]
 
 
 class KnowledgeBase:
@@ -255,7 +237,7 @@ class KnowledgeBase:
         total: int | None,
         progress: Callable[[int], None] | None,
     ) -> int:
-        buffer = _VectorBuffer(self.embedder.dim, total or 1024)
+        buffer = VectorBuffer(self.embedder.dim, total or 1024)
         id_parts: list[np.ndarray] = []
         lexical = LexicalIndex(**self._lexical_options)
         table = DocTable()
@@ -477,7 +459,7 @@ class KnowledgeBase:
             raise TimeoutError("timed out waiting for the knowledge base writer lock")
         try:
             if self._writer_depth == 0:
-                self._lock_fd = _acquire_file_lock(self.directory / LOCK_FILE, timeout)
+                self._lock_fd = acquire_file_lock(self.directory / LOCK_FILE, timeout)
             self._writer_depth += 1
             try:
                 yield
@@ -532,12 +514,12 @@ class KnowledgeBase:
         """
         directory = Path(directory)
         for _ in range(_LOAD_ATTEMPTS):
-            manifest = _read_manifest(directory, embedder)
+            manifest = read_manifest(directory, embedder)
             try:
                 return cls._load_files(embedder, directory, manifest, options)
-            except _GenerationMismatch as exc:
+            except GenerationMismatch as exc:
                 with contextlib.suppress(KnowledgeBaseStale, IndexCorrupt, IndexFormatMismatch):
-                    if _read_manifest(directory, embedder)["generation"] != manifest["generation"]:
+                    if read_manifest(directory, embedder)["generation"] != manifest["generation"]:
                         continue  # a writer saved while we were reading: read the new files
                 raise KnowledgeBaseStale(str(exc)) from None
         raise KnowledgeBaseStale(f"{directory}: files kept changing while loading")
@@ -547,7 +529,6 @@ class KnowledgeBase:
         cls, embedder: Embedder, directory: Path, manifest: dict[str, Any], options: dict[str, Any]
     ) -> KnowledgeBase:
         kb = cls(embedder, directory, **options)
-        generation = manifest["generation"]
         paths = [directory / name for name in (VECTORS_FILE, LEXICAL_FILE, DOCS_FILE)]
         missing = [path.name for path in paths if not path.is_file()]
         if missing:
@@ -555,69 +536,14 @@ class KnowledgeBase:
         vectors, v_header = VectorIndex.load(paths[0], **kb._vector_options)
         lexical, l_header = LexicalIndex.load(paths[1], **kb._lexical_options)
         docs, d_header = DocTable.load(paths[2])
-        for path, header in zip(paths, (v_header, l_header, d_header), strict=True):
-            file_generation = (header.get("meta") or {}).get("generation")
-            if file_generation != generation:
-                raise _GenerationMismatch(
-                    f"{path}: generation {file_generation!r} differs from the manifest's {generation!r} "
-                    "(a save was interrupted): rebuild the knowledge base"
-                )
-        if vectors.dim != embedder.dim:
-            raise KnowledgeBaseStale(
-                f"{paths[0]}: vectors have {vectors.dim} dimensions, model has {embedder.dim}"
-            )
-        count = manifest.get("counts", {}).get("documents")
-        doc_ids = docs.ids
-        if not (len(vectors) == len(lexical) == len(docs) == count):
-            raise IndexCorrupt(
-                f"{directory}: counts differ (vectors {len(vectors)}, lexical {len(lexical)}, "
-                f"docs {len(docs)}, manifest {count})"
-            )
-        if not (np.array_equal(vectors.ids(), doc_ids) and np.array_equal(lexical.ids(), doc_ids)):
-            raise IndexCorrupt(f"{directory}: the files hold different document ids")
+        check_files(
+            directory,
+            manifest,
+            embedder,
+            headers=dict(zip(paths, (v_header, l_header, d_header), strict=True)),
+            counts=(len(vectors), len(lexical), len(docs)),
+            id_sets=(vectors.ids(), lexical.ids(), docs.ids),
+            dim=vectors.dim,
+        )
         kb._vectors, kb._lexical, kb._docs, kb._manifest = vectors, lexical, docs, manifest
         return kb
-
-
-def _read_manifest(directory: Path, embedder: Embedder) -> dict[str, Any]:
-    path = directory / MANIFEST_FILE
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise KnowledgeBaseStale(f"{path} does not exist: build the knowledge base first") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IndexCorrupt(f"{path}: not valid JSON: {exc}") from exc
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("generation"), str):
-        raise IndexCorrupt(f"{path}: not a knowledge base manifest")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise IndexFormatMismatch(
-            f"{path}: format_version {manifest.get('format_version')!r}, this code reads {FORMAT_VERSION}"
-        )
-    saved = manifest.get("embedder") or {}
-    if saved.get("name") != embedder.name or saved.get("dim") != embedder.dim:
-        raise KnowledgeBaseStale(
-            f"{path}: built with {saved.get('name')!r} ({saved.get('dim')}-d), now using {embedder.name!r} "
-            f"({embedder.dim}-d): rebuild the knowledge base"
-        )
-    return manifest
-
-
-def _acquire_file_lock(path: Path, timeout: float | None) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        if timeout is None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            return fd
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return fd
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise TimeoutError(f"timed out waiting for the writer lock {path}") from None
-                time.sleep(0.02)
-    except BaseException:
-        os.close(fd)
-        raise

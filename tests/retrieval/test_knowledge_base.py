@@ -14,16 +14,8 @@ import numpy as np
 import pytest
 
 from retrieval.errors import IndexCorrupt, IndexFormatMismatch, IndexLoadError, KnowledgeBaseStale
-from retrieval.knowledge_base import (
-    DOCS_FILE,
-    LEXICAL_FILE,
-    LOCK_FILE,
-    MANIFEST_FILE,
-    VECTORS_FILE,
-    Hit,
-    KBDocument,
-    KnowledgeBase,
-)
+from retrieval.kb_files import DOCS_FILE, LEXICAL_FILE, LOCK_FILE, MANIFEST_FILE, VECTORS_FILE
+from retrieval.knowledge_base import Hit, KBDocument, KnowledgeBase
 from retrieval.lexical import LexicalIndex
 
 REPO = Path(__file__).resolve().parents[2]
