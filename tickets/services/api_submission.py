@@ -1,43 +1,22 @@
-"""What the API does beyond calling the domain services: idempotent ticket creation, finding a
-ticket by id or reference, the search round trip to a worker."""
+"""Ticket creation through the REST API: ``ticket_submit`` made idempotent (Idempotency-Key) and
+its conflicts answered in the API's error format. The API's reads are in ``tickets.api.selectors``."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from celery.exceptions import TimeoutError as CeleryTimeoutError
-from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
 
 from tickets.api.errors import ApiError
 from tickets.models import AuditEvent, Channel, IdempotencyKey, Ticket
 from tickets.services.submission import ticket_submit
 
-logger = logging.getLogger("tickets.api")
-
-REFERENCE_RE = re.compile(r"^SB-[A-Z0-9]{4}-[A-Z0-9]{4}$")
 IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,200}$")
-MAX_BIGINT = 2**63 - 1
-
-
-def find_ticket(tickets: QuerySet[Ticket], lookup: str) -> Ticket:
-    """The ticket with this id (digits) or reference (SB-XXXX-XXXX) among ``tickets``; else 404."""
-    if lookup.isdigit() and 0 < int(lookup) <= MAX_BIGINT:
-        ticket = tickets.filter(pk=int(lookup)).first()
-    elif REFERENCE_RE.match(lookup.upper()):
-        ticket = tickets.filter(reference=lookup.upper()).first()
-    else:
-        ticket = None
-    if ticket is None:
-        raise ApiError(status_code=404, code="not_found", message="No such ticket (or not visible to you).")
-    return ticket
 
 
 def _duplicate_external_id(external_id: str) -> ApiError:
@@ -141,38 +120,3 @@ def api_ticket_create(
     if previous.ticket is None:
         raise ApiError(status_code=409, code="conflict", message="The first request with this key failed.")
     return Created(previous.ticket, replayed=True)
-
-
-def search_similar(*, text: str, k: int, team: str, category: str) -> list[dict[str, Any]]:
-    """Similar resolved tickets, searched by a worker (the web process holds no index)."""
-    from tickets.api.tasks import api_search
-
-    try:
-        result = api_search.apply_async((text, k, team or None, category or None))
-        hits: list[dict[str, Any]] = result.get(timeout=settings.API_SEARCH_TIMEOUT_SECONDS)
-    except CeleryTimeoutError:
-        raise ApiError(
-            status_code=503, code="search_unavailable", message="The search workers did not answer in time."
-        ) from None
-    except ApiError:
-        raise
-    except Exception:
-        logger.exception("search failed")
-        raise ApiError(
-            status_code=503, code="search_unavailable", message="The search failed; try again."
-        ) from None
-    known: dict[int, dict[str, Any]] = {
-        row["id"]: dict(row)
-        for row in Ticket.objects.filter(pk__in=[hit["ticket_id"] for hit in hits]).values(
-            "id", "reference", "subject", "resolution"
-        )
-    }
-    return [
-        {
-            **hit,
-            "reference": known.get(hit["ticket_id"], {}).get("reference"),
-            "subject": known.get(hit["ticket_id"], {}).get("subject"),
-            "resolution": known.get(hit["ticket_id"], {}).get("resolution"),
-        }
-        for hit in hits
-    ]

@@ -304,3 +304,17 @@ def webhook_endpoint_create(
     endpoint.full_clean()
     endpoint.save(force_insert=True)
     return endpoint
+
+
+def webhook_endpoint_update(*, endpoint: WebhookEndpoint, changes: dict[str, Any]) -> WebhookEndpoint:
+    """Change an endpoint's name, URL, events or active flag (validated as on creation)."""
+    for field, value in changes.items():
+        setattr(endpoint, field, sorted(set(value)) if field == "events" else value)
+    endpoint.full_clean()
+    endpoint.save()
+    return endpoint
+
+
+def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
+    """Remove an endpoint (its deliveries go with it)."""
+    endpoint.delete()

@@ -8,12 +8,11 @@ from rest_framework import parsers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from tickets.api.errors import ApiError
 from tickets.api.permissions import AdminScope
+from tickets.api.selectors import import_job, import_jobs_page
 from tickets.api.serializers.fields import PageSerializer
 from tickets.api.serializers.imports import ImportCreateSerializer, ImportJobSerializer
 from tickets.api.views.base import ID_PARAM, ApiView
-from tickets.models import ImportJob
 from tickets.services.import_jobs import import_job_create, import_options
 
 
@@ -30,8 +29,7 @@ class ImportCollectionView(ApiView):
     def get(self, request: Request) -> Response:
         params = self.query(PageSerializer)
         page, size = params["page"], params["page_size"]
-        jobs = ImportJob.objects.order_by("-created_at", "-id")[(page - 1) * size : page * size]
-        return Response(ImportJobSerializer(jobs, many=True).data)
+        return Response(ImportJobSerializer(import_jobs_page(page=page, size=size), many=True).data)
 
     @extend_schema(
         operation_id="imports_create",
@@ -74,7 +72,4 @@ class ImportDetailView(ApiView):
         operation_id="imports_retrieve", parameters=[ID_PARAM], responses={200: ImportJobSerializer}
     )
     def get(self, request: Request, id: int) -> Response:
-        job = ImportJob.objects.filter(pk=id).first()
-        if job is None:
-            raise ApiError(status_code=404, code="not_found", message="No such import job.")
-        return Response(ImportJobSerializer(job).data)
+        return Response(ImportJobSerializer(import_job(id)).data)

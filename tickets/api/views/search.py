@@ -8,9 +8,9 @@ from rest_framework.response import Response
 
 from tickets.api.errors import ApiError
 from tickets.api.permissions import ReadScope
+from tickets.api.selectors import search_similar
 from tickets.api.serializers.search import SearchResultSerializer, SearchSerializer
 from tickets.api.views.base import ApiView, error_response
-from tickets.services.api_submission import search_similar
 
 
 class SearchView(ApiView):

@@ -17,8 +17,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from tickets.api import analytics, schema  # noqa: F401 (schema registers the auth extensions)
-from tickets.api.errors import ApiError
 from tickets.api.permissions import ReadOrWriteScope, ReadScope, WriteScope
+from tickets.api.selectors import (
+    audit_events,
+    find_ticket,
+    ticket_page,
+    ticket_payload_parts,
+    ticket_suggestion,
+)
 from tickets.api.serializers.tickets import (
     AuditEventSerializer,
     AuditTrailSerializer,
@@ -35,27 +41,13 @@ from tickets.api.serializers.tickets import (
 )
 from tickets.api.views.base import IDEMPOTENCY_PARAM, TICKET_PARAM, ApiView, error_response
 from tickets.audit import verify_chain
-from tickets.models import Suggestion, Ticket
 from tickets.services import agent_actions as actions
-from tickets.services.api_submission import api_ticket_create, find_ticket
+from tickets.services.api_submission import api_ticket_create
 
 
 def ticket_payload(ticket_id: int) -> dict[str, Any]:
     """A ticket with its latest suggestion and the cited tickets' references, in a few queries."""
-    ticket = Ticket.objects.select_related("team", "category", "assignee").get(pk=ticket_id)
-    suggestion = (
-        Suggestion.objects.filter(ticket_id=ticket_id)
-        .select_related("team", "category")
-        .order_by("-created_at", "-id")
-        .first()
-    )
-    cited: dict[int, dict[str, Any]] = {}
-    if suggestion is not None and isinstance(suggestion.citations, list):
-        ids = [int(item.get("ticket_id", 0)) for item in suggestion.citations if isinstance(item, dict)]
-        cited = {
-            row["id"]: dict(row)
-            for row in Ticket.objects.filter(pk__in=ids).values("id", "reference", "subject")
-        }
+    ticket, suggestion, cited = ticket_payload_parts(ticket_id)
     return dict(TicketSerializer(ticket, context={"suggestion": suggestion, "cited_tickets": cited}).data)
 
 
@@ -86,23 +78,11 @@ class TicketCollectionView(ApiView):
     )
     def get(self, request: Request) -> Response:
         params = self.query(TicketFilterSerializer)
-        tickets = self.tickets().select_related("team", "category")
-        for field in ("status", "stage", "priority", "channel", "external_id"):
-            if field in params:
-                tickets = tickets.filter(**{field: params[field]})
-        if "team" in params:
-            tickets = tickets.filter(team_id=params["team"])
-        if "category" in params:
-            tickets = tickets.filter(category_id=params["category"])
-        if "created_after" in params:
-            tickets = tickets.filter(created_at__gte=params["created_after"])
-        if "created_before" in params:
-            tickets = tickets.filter(created_at__lt=params["created_before"])
         page, size = params["page"], params["page_size"]
-        results = tickets.order_by("-created_at", "-id")[(page - 1) * size : page * size]
+        results, count = ticket_page(self.tickets(), filters=params, page=page, size=size)
         return Response(
             {
-                "count": tickets.count(),
+                "count": count,
                 "page": page,
                 "page_size": size,
                 "results": TicketSummarySerializer(results, many=True).data,
@@ -221,14 +201,7 @@ class TicketFeedbackView(ApiView):
     def post(self, request: Request, ticket: str) -> Response:
         found = find_ticket(self.tickets(), ticket)
         data = self.data(FeedbackSerializer)
-        suggestions = Suggestion.objects.filter(ticket_id=found.pk).order_by("-created_at", "-id")
-        suggestion = (
-            suggestions.filter(pk=data["suggestion_id"]).first()
-            if "suggestion_id" in data
-            else suggestions.first()
-        )
-        if suggestion is None:
-            raise ApiError(status_code=404, code="not_found", message="This ticket has no such suggestion.")
+        suggestion = ticket_suggestion(found.pk, data.get("suggestion_id"))
         if data["action"] == "accept":
             actions.suggestion_accept(suggestion_id=suggestion.pk, **self.actor())
         elif data["action"] == "edit":
@@ -248,7 +221,7 @@ class TicketAuditView(ApiView):
     )
     def get(self, request: Request, ticket: str) -> Response:
         found = find_ticket(self.tickets(), ticket)
-        events = list(found.audit_events.order_by("sequence"))
+        events = audit_events(found)
         breaks = [f"#{item.sequence}: {item.reason}" for item in verify_chain(events)]
         return Response(
             {

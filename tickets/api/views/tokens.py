@@ -9,13 +9,13 @@ from rest_framework.response import Response
 
 from tickets.api.errors import ApiError
 from tickets.api.permissions import AdminScope
+from tickets.api.selectors import api_token_id, api_token_name_taken, api_tokens
 from tickets.api.serializers.tokens import (
     ApiTokenSerializer,
     ApiTokenWithSecretSerializer,
     TokenCreateSerializer,
 )
 from tickets.api.views.base import ID_PARAM, ApiView, error_response
-from tickets.models import ApiToken
 from tickets.services.api_tokens import token_create, token_forget_cached, token_revoke
 
 
@@ -24,7 +24,7 @@ class TokenCollectionView(ApiView):
 
     @extend_schema(operation_id="tokens_list", responses={200: ApiTokenSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        return Response(ApiTokenSerializer(ApiToken.objects.all(), many=True).data)
+        return Response(ApiTokenSerializer(api_tokens(), many=True).data)
 
     @extend_schema(
         operation_id="tokens_create",
@@ -34,7 +34,7 @@ class TokenCollectionView(ApiView):
     )
     def post(self, request: Request) -> Response:
         data = self.data(TokenCreateSerializer)
-        if ApiToken.objects.filter(name=data["name"].strip()).exists():
+        if api_token_name_taken(data["name"]):
             raise ApiError(
                 status_code=409,
                 code="conflict",
@@ -56,8 +56,6 @@ class TokenDetailView(ApiView):
         summary="Revoke a token at once",
     )
     def delete(self, request: Request, id: int) -> Response:
-        if not ApiToken.objects.filter(pk=id).exists():
-            raise ApiError(status_code=404, code="not_found", message="No such token.")
-        token = token_revoke(token_id=id)
+        token = token_revoke(token_id=api_token_id(id))
         token_forget_cached(token)
         return Response(ApiTokenSerializer(token).data)

@@ -9,6 +9,12 @@ from rest_framework.response import Response
 
 from tickets.api.errors import ApiError
 from tickets.api.permissions import AdminScope
+from tickets.api.selectors import (
+    webhook_deliveries_page,
+    webhook_endpoint,
+    webhook_endpoint_name_taken,
+    webhook_endpoints,
+)
 from tickets.api.serializers.fields import PageSerializer
 from tickets.api.serializers.webhooks import (
     WebhookDeliverySerializer,
@@ -18,8 +24,12 @@ from tickets.api.serializers.webhooks import (
     WebhookEndpointWithSecretSerializer,
 )
 from tickets.api.views.base import ID_PARAM, ApiView, error_response
-from tickets.models import WebhookDelivery, WebhookEndpoint
-from tickets.services.webhooks import webhook_endpoint_create
+from tickets.models import WebhookEndpoint
+from tickets.services.webhooks import (
+    webhook_endpoint_create,
+    webhook_endpoint_delete,
+    webhook_endpoint_update,
+)
 
 
 class WebhookCollectionView(ApiView):
@@ -27,7 +37,7 @@ class WebhookCollectionView(ApiView):
 
     @extend_schema(operation_id="webhooks_list", responses={200: WebhookEndpointSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        return Response(WebhookEndpointSerializer(WebhookEndpoint.objects.all(), many=True).data)
+        return Response(WebhookEndpointSerializer(webhook_endpoints(), many=True).data)
 
     @extend_schema(
         operation_id="webhooks_create",
@@ -37,7 +47,7 @@ class WebhookCollectionView(ApiView):
     )
     def post(self, request: Request) -> Response:
         data = self.data(WebhookEndpointCreateSerializer)
-        if WebhookEndpoint.objects.filter(name=data["name"].strip()).exists():
+        if webhook_endpoint_name_taken(data["name"]):
             raise ApiError(
                 status_code=409,
                 code="conflict",
@@ -52,10 +62,7 @@ class _WebhookEndpointView(ApiView):
     permission_classes = [AdminScope]
 
     def endpoint(self, id: int) -> WebhookEndpoint:
-        endpoint = WebhookEndpoint.objects.filter(pk=id).first()
-        if endpoint is None:
-            raise ApiError(status_code=404, code="not_found", message="No such webhook endpoint.")
-        return endpoint
+        return webhook_endpoint(id)
 
 
 class WebhookDetailView(_WebhookEndpointView):
@@ -74,15 +81,12 @@ class WebhookDetailView(_WebhookEndpointView):
     def patch(self, request: Request, id: int) -> Response:
         endpoint = self.endpoint(id)
         data = self.data(WebhookEndpointUpdateSerializer)
-        for field, value in data.items():
-            setattr(endpoint, field, sorted(set(value)) if field == "events" else value)
-        endpoint.full_clean()
-        endpoint.save()
+        webhook_endpoint_update(endpoint=endpoint, changes=data)
         return Response(WebhookEndpointSerializer(endpoint).data)
 
     @extend_schema(operation_id="webhooks_destroy", parameters=[ID_PARAM], responses={204: None})
     def delete(self, request: Request, id: int) -> Response:
-        self.endpoint(id).delete()
+        webhook_endpoint_delete(endpoint=self.endpoint(id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -97,7 +101,5 @@ class WebhookDeliveriesView(_WebhookEndpointView):
         endpoint = self.endpoint(id)
         params = self.query(PageSerializer)
         page, size = params["page"], params["page_size"]
-        deliveries = WebhookDelivery.objects.filter(endpoint=endpoint).order_by("-created_at", "-id")
-        return Response(
-            WebhookDeliverySerializer(deliveries[(page - 1) * size : page * size], many=True).data
-        )
+        deliveries = webhook_deliveries_page(endpoint, page=page, size=size)
+        return Response(WebhookDeliverySerializer(deliveries, many=True).data)
