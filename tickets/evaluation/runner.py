@@ -42,7 +42,7 @@ STAGES = ("input", "embed", "retrieval", "classifier", "model", "decision")
 
 
 def prepare_text(text: str) -> str:
-    """The input step production applies before embedding and prompting (``tickets.inputs``): the
+    """The input step production applies before embedding and prompting (``tickets.pipeline.input``): the
     text normalised (markup, control characters, whitespace) and its personal data redacted."""
     prepared = prepare(subject="", body=text)
     return redact(prepared.text or text).text

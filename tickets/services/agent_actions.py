@@ -1,4 +1,4 @@
-"""What agents do with tickets and the pipeline's suggestions (contract: notes/actions_api.md).
+"""What agents do with tickets and the pipeline's suggestions: the web UI and the REST API both call these.
 
 Each function runs in one transaction: it validates, writes the change, a ``Feedback`` row (the
 ground truth that routing accuracy and acceptance rates are measured on) and an ``AuditEvent``

@@ -1,5 +1,5 @@
 """Bulk history imports sent through the API: the upload is saved, a worker imports it, the job shows
-progress. The import itself is ``tickets.history.history_import``, the same as ``import_tickets``."""
+progress. The import itself is ``tickets.services.history_import``, the same as ``import_tickets``."""
 
 from __future__ import annotations
 
