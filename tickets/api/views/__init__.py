@@ -1,0 +1,1 @@
+"""The REST API's views, one module per resource; ``base`` holds what they share."""
