@@ -11,9 +11,11 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from kombu.exceptions import OperationalError as BrokerError
 
 from tests.ui_factories import make_category, make_team, make_ticket
 from tickets.models import AuditEvent, Channel, Ticket, TicketStatus
+from tickets.pipeline import flow
 
 pytestmark = pytest.mark.django_db
 
@@ -25,6 +27,21 @@ def empty_cache() -> Iterator[None]:
     cache.clear()  # the rate limit counts in the (private, per-helper) Redis cache
     yield
     cache.clear()
+
+
+def test_a_submission_is_saved_even_when_the_broker_fails_at_commit(
+    client: Client, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broker_down(stage: str, ticket_id: int) -> None:
+        raise BrokerError("Error 111 connecting to the broker. Connection refused.")
+
+    monkeypatch.setattr(flow, "enqueue_stage", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/submit/", GOOD)
+    ticket = Ticket.objects.get()
+    assert response.status_code == 302
+    assert response.url == f"/submit/sent/{ticket.status_token}/"  # type: ignore[attr-defined]
+    assert ticket.status == TicketStatus.RECEIVED  # the sweeper starts it once the broker is back
 
 
 def test_the_form_renders_with_its_fields_and_a_csrf_token(client: Client) -> None:
