@@ -57,6 +57,9 @@ def test_fresh_install_serves_the_demo_company_and_runs_tasks(embedded_install: 
     trained = run_manage("train_classifier", env=env)
     assert trained.returncode == 0, trained.stderr
 
+    queues = run_manage("pipeline_queues", env=env)  # as scripts/demo.sh asks for them
+    assert queues.returncode == 0, queues.stderr
+    assert queues.stdout.strip() == "switchboard,ingest,model,output"
     port = _free_port()
     processes = [
         subprocess.Popen(
@@ -66,7 +69,7 @@ def test_fresh_install_serves_the_demo_company_and_runs_tasks(embedded_install: 
                 "inference_app",
                 "worker",
                 "--pool=solo",
-                "--queues=switchboard,ingest,model,output",
+                f"--queues={queues.stdout.strip()}",
                 "--loglevel=WARNING",
             ],
             cwd=ROOT,
