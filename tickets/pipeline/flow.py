@@ -28,7 +28,6 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
-from functools import partial
 from typing import Any
 
 from celery import current_app
@@ -67,7 +66,11 @@ ACTOR = "pipeline"
 def enqueue_ticket(ticket_id: int) -> None:
     """Start the pipeline for a saved ticket once the surrounding transaction commits. A broker that
     fails then is logged, not raised: the ticket is saved, and the sweeper starts it later."""
-    transaction.on_commit(partial(enqueue_stage, stages.FIRST, ticket_id), robust=True)
+
+    def start_pipeline() -> None:  # a named function: Django logs a robust callback's failure by its name
+        enqueue_stage(stages.FIRST, ticket_id)
+
+    transaction.on_commit(start_pipeline, robust=True)
 
 
 def enqueue_stage(stage: str, ticket_id: int) -> None:
