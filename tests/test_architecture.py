@@ -174,8 +174,9 @@ def lines_of_code(path: Path) -> int:
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
             for position, statement in enumerate(node.body):
-                is_text = isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
-                if not is_text or not isinstance(statement.value.value, str):
+                if not isinstance(statement, ast.Expr) or not isinstance(statement.value, ast.Constant):
+                    continue
+                if not isinstance(statement.value.value, str):
                     continue
                 if position == 0 or isinstance(node.body[position - 1], ast.Assign | ast.AnnAssign):
                     skipped.update(range(statement.lineno, (statement.end_lineno or statement.lineno) + 1))
