@@ -11,7 +11,7 @@ IBANS = ("DE89370400440532013000",)
 PHONES = ("1701234567", "3012345678", "4155552671", "612345678")
 EMAILS = ("ana.lopez@example.com",)
 
-_SEPARATORS = re.compile(r"[\s\-./()+]")
+_SEPARATORS = re.compile(r"[\s\-./()+\u2010-\u2015\u2212]")
 
 # (name, subject, body)
 SHAPES: list[tuple[str, str, str]] = [
@@ -104,6 +104,12 @@ SHAPES: list[tuple[str, str, str]] = [
         "quoted-printable soft breaks, CRLF",
         "QP CRLF",
         "Card 4111 1111=\r\n 1111 1111\r\nTel +49 170=\r\n 1234567\r\nMail: ana.lopez@exam=\r\nple.com",
+    ),
+    (
+        "typographic dashes and thin spaces",
+        "Dashes",
+        "<div>Tel</div><div>+49&thinsp;170&ndash;1234567</div><div>Karte</div><div>4111&#8209;1111&#8209;1111"
+        "&#8209;1111</div>",
     ),
     (
         "plain text, glued to words by a flattener",

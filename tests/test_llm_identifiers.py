@@ -20,6 +20,15 @@ POSITIVES = [
     ("Ring 020 7946 0958", "Ring [PHONE]"),
     ("Tel:0301234567", "Tel:[PHONE]"),
     ("Handy 01701234567", "Handy [PHONE]"),
+    # dashes, odd spaces and full-width digits from word processors and phones
+    ("+49 170\u20131234567", "[PHONE]"),
+    ("0170 \u2011 1234567", "[PHONE]"),
+    ("+49\u2009170\u20091234567", "[PHONE]"),
+    ("\uff0b\uff14\uff19 \uff11\uff17\uff10 \uff11\uff12\uff13\uff14\uff15\uff16\uff17", "[PHONE]"),
+    # cards written with non-breaking hyphens or full-width digits (Luhn still decides)
+    ("card 4111\u20111111\u20111111\u20111111", "card [CARD]"),
+    ("card \uff14\uff11\uff11\uff11 \uff11\uff11\uff11\uff11 \uff11\uff11\uff11\uff11 "
+     "\uff11\uff11\uff11\uff11", "card [CARD]"),
     # national identifiers, validated by their check characters
     ("DNI 12345678Z, NIE X1234567L", "DNI [NATIONAL_ID], NIE [NATIONAL_ID]"),
     ("mi DNI es 12345678-Z", "mi DNI es [NATIONAL_ID]"),
@@ -43,6 +52,8 @@ NEGATIVES = [
     "Seriennummer 5CG1234XYZ, part 123-4567-890",
     "price 1 234 567,89 EUR",
     "ticket #0301234567",
+    "my acct with you is 65489-9855",  # two groups: not read as a phone number
+    "call 170 12",
 ]
 
 

@@ -32,10 +32,15 @@ PHONE_REGIONS = ("DE", "US", "GB", "FR", "ES", "IT", "NL", "AT", "CH", "BE", "PT
 # The matcher runs only on windows of digits and separators that could hold a phone number (it is slow
 # on long digit-dense texts, and it is run once per region), and on MAX_PHONE_WINDOWS of them at most:
 # the pattern pass in .redaction still sees the rest.
-_WINDOW = re.compile(r"(?:\+[ \t]?|(?<![\w.,]))[\d(][\d \t().\-/]{5,24}\d")
+# Separators as people (and word processors) write them: spaces of any width, hyphens and dashes,
+# dots, slashes, parentheses. Digits may be full-width (``\d`` matches them; so does phonenumbers).
+_SEP = r"[ \t\u00a0\u2000-\u200a\u202f\u2010-\u2015\u2212\uff0d().\-/]"
+_WINDOW = re.compile(rf"(?:[+\uff0b]{_SEP}?|(?<![\w.,]))[\d(](?:\d|{_SEP}){{5,24}}\d")
+# phonenumbers knows the no-break space but not the thin or narrow ones: one space for another
+_ODD_SPACES = str.maketrans(dict.fromkeys([0x00A0, *range(0x2000, 0x200B), 0x202F], " "))
 _DIGITS_IN_WINDOW = 7
 MAX_PHONE_WINDOWS = 32
-_SEPARATED = re.compile(r"\d[ \t().\-/]+\d")
+_SEPARATED = re.compile(rf"\d{_SEP}+\d")
 
 
 @dataclass(frozen=True)
@@ -51,9 +56,10 @@ def phone_candidates(text: str, regions: tuple[str, ...] = PHONE_REGIONS) -> lis
     windows = (w for w in _WINDOW.finditer(text) if sum(c.isdigit() for c in w.group(0)) >= _DIGITS_IN_WINDOW)
     for window in itertools.islice(windows, MAX_PHONE_WINDOWS):
         offset = window.start()
+        window_text = window.group(0).translate(_ODD_SPACES)  # one character for one: offsets hold
         for region in regions:
             matcher = phonenumbers.PhoneNumberMatcher(
-                window.group(0), region, leniency=phonenumbers.Leniency.VALID, max_tries=8
+                window_text, region, leniency=phonenumbers.Leniency.VALID, max_tries=8
             )
             for match in matcher:
                 start, end = offset + match.start, offset + match.end
@@ -67,12 +73,14 @@ def phone_candidates(text: str, regions: tuple[str, ...] = PHONE_REGIONS) -> lis
 
 def reads_as_phone(raw: str, *, labelled: bool) -> bool:
     """Whether a valid number also looks like a phone number written by a person."""
-    if raw.startswith(("+", "00")) or labelled:
+    if raw.startswith(("+", "\uff0b", "00")) or labelled:
         return True
+    digits = sum(char.isdigit() for char in raw)
     if raw.startswith(("0", "(")):
-        return True  # a national trunk prefix or an area code in parentheses
-    # 612 345 678, 415-555-2671: grouped; a bare run of digits is more likely an order or a timestamp
-    return _SEPARATED.search(raw) is not None and sum(char.isdigit() for char in raw) >= 9
+        return digits >= 9  # a national trunk prefix or an area code in parentheses: 030 1234567
+    # 612 345 678, 415-555-2671: three groups or more; a bare run of digits, or two groups
+    # ("65489-9855"), is more likely an order, an account or a timestamp
+    return len(_SEPARATED.findall(raw)) >= 2 and digits >= 9
 
 
 # --- national identifiers --------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ _EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,24}
 _IBAN = re.compile(r"(?<![\w])[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?(?![\w])", _I)
 _IBAN_HEAD = re.compile(r"\b[A-Z]{2}\d{2}[ ]?$", _I)  # the digits of an IBAN that failed its checksum
 
-_CARD = re.compile(r"(?<![\w+.,-])\d(?:[ -]?\d){12,18}(?![\w]|[.,]\d)")
+_CARD = re.compile(r"(?<![\w+.,-])\d(?:[ \-\u2010-\u2015\u2212]?\d){12,18}(?![\w]|[.,]\d)")
 
 _SSN_DASHED = re.compile(r"(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w-])")
 _SSN_LABELLED = re.compile(
@@ -191,7 +191,7 @@ def _iban(match: re.Match[str], text: str) -> str | None:
 
 def _card(match: re.Match[str], text: str) -> str | None:
     candidate = match.group(0)
-    digits = candidate.replace(" ", "").replace("-", "")
+    digits = "".join(str(int(char)) for char in candidate if char.isdecimal())  # full-width digits too
     if digits[0] not in "23456" or len(set(digits)) == 1 or not _luhn_valid(digits):
         return None
     before = _before(text, match.start())
