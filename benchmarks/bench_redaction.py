@@ -9,9 +9,10 @@ Run from the repository root:
 Prints chars/s and texts/s of ``prepare`` (markup, quoted-printable), ``redact``, ``detect_injection`` and
 ``neutralize`` (one thread), per data set how many texts had each kind of placeholder inserted (and how
 many placeholders), with ``--show N`` up to N redacted spans of each kind in context, and every text
-flagged as an injection attempt with the phrases that flagged it. The data sets are ordinary support traffic, already anonymised by their
-publishers (``<name>``, ``<tel_num>``), so anything flagged or redacted there beyond the sample e-mail
-addresses is a false positive worth reading.
+flagged as an injection attempt with the phrases that flagged it. The data sets are ordinary support
+traffic, already anonymised by their publishers (``<name>``, ``<tel_num>``), so anything flagged or
+redacted there beyond the sample e-mail addresses is a false positive worth reading; dstc11-natcs holds
+spoken requests with made-up account, phone and card numbers, which should be redacted.
 """
 
 from __future__ import annotations

@@ -62,8 +62,11 @@ SHAPES: list[tuple[str, str, str]] = [
         "<div>From: Ana &lt;ana.lopez@example.com&gt;</div><blockquote><div>Tel</div>"
         "<div>+49 170 1234567</div><div>Card</div><div>4111 1111 1111 1111</div></blockquote></blockquote>",
     ),
-    ("adjacent spans", "Spans", "<span>Card</span><span>4111 1111 1111 1111</span><span>Tel</span>"
-     "<span>+49 170 1234567</span>"),
+    (
+        "adjacent spans",
+        "Spans",
+        "<span>Card</span><span>4111 1111 1111 1111</span><span>Tel</span><span>+49 170 1234567</span>",
+    ),
     (
         "inline markup inside a number",
         "Inline",
@@ -73,7 +76,8 @@ SHAPES: list[tuple[str, str, str]] = [
     (
         "script, style and comments",
         "Hidden",
-        "<style>td{color:red}</style><!-- 4111 1111 1111 1111 --><div>Card</div><div>4111 1111 1111 1111</div>"
+        "<style>td{color:red}</style><!-- 4111 1111 1111 1111 -->"
+        "<div>Card</div><div>4111 1111 1111 1111</div>"
         "<script>var m = 'ana.lopez@example.com';</script><div>ok</div>",
     ),
     (

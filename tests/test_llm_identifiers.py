@@ -27,8 +27,11 @@ POSITIVES = [
     ("\uff0b\uff14\uff19 \uff11\uff17\uff10 \uff11\uff12\uff13\uff14\uff15\uff16\uff17", "[PHONE]"),
     # cards written with non-breaking hyphens or full-width digits (Luhn still decides)
     ("card 4111\u20111111\u20111111\u20111111", "card [CARD]"),
-    ("card \uff14\uff11\uff11\uff11 \uff11\uff11\uff11\uff11 \uff11\uff11\uff11\uff11 "
-     "\uff11\uff11\uff11\uff11", "card [CARD]"),
+    (
+        "card \uff14\uff11\uff11\uff11 \uff11\uff11\uff11\uff11 \uff11\uff11\uff11\uff11 "
+        "\uff11\uff11\uff11\uff11",
+        "card [CARD]",
+    ),
     # national identifiers, validated by their check characters
     ("DNI 12345678Z, NIE X1234567L", "DNI [NATIONAL_ID], NIE [NATIONAL_ID]"),
     ("mi DNI es 12345678-Z", "mi DNI es [NATIONAL_ID]"),

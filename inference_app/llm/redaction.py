@@ -2,8 +2,9 @@
 
 ``redact(text)`` replaces e-mail addresses, phone numbers, payment cards, IBANs, bank accounts, US social
 security numbers, national identifiers (see :mod:`.identifiers`), IPv4 addresses and URLs carrying
-credentials with typed placeholders (``[EMAIL]``, ``[PHONE]``, ...) and counts what it replaced. It is tuned to leave ordinary support content alone:
-version numbers, error codes, dates, times, order and ticket numbers, prices.
+credentials with typed placeholders (``[EMAIL]``, ``[PHONE]``, ...) and counts what it replaced. It is
+tuned to leave ordinary support content alone: version numbers, error codes, dates, times, order and
+ticket numbers, prices.
 
 Every pattern is compiled once at import. Checksums (Luhn for cards, mod-97 for IBANs) and context
 (a label such as "order" or "Tel." just before a number) decide the ambiguous cases. Phone numbers are
