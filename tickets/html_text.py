@@ -15,6 +15,7 @@ adjacent blocks (``<td>Card</td><td>4111 ...</td>`` became ``Card4111 ...``) and
 
 from __future__ import annotations
 
+import html
 import quopri
 import re
 from functools import lru_cache
@@ -22,24 +23,51 @@ from typing import Any
 
 # A tag, end tag, comment or doctype: text with only "a < b" or "x > 3" in it is not markup.
 _MARKUP = re.compile(
-    r"<(?:[a-z][a-z0-9:-]*(?:\s[^<>]*)?/?|/[a-z][a-z0-9:-]*\s*|!--.*?--|![a-z][^<>]*)>", re.I | re.S
+    r"<!--|<(?:[a-z][a-z0-9:-]*(?:\s[^<>]*)?/?|/[a-z][a-z0-9:-]*\s*|![a-z][^<>]*)>", re.IGNORECASE
 )
 # Block and cell tags get a space before them, and an end tag directly followed by a start tag gets one
 # after it: a table cell or a <div> outside the structure inscriptis expects would otherwise still glue,
 # and so would adjacent <span>s (which a browser renders glued, but which redaction must see apart).
 _BLOCK_TAG = re.compile(
     r"(?=<(?:/?(?:td|th|tr|table|thead|tbody|tfoot|caption|div|p|li|ul|ol|dl|dt|dd|br|hr|h[1-6]|"
-    r"blockquote|pre|section|article|header|footer|address|center|form|fieldset|legend)\b))",
+    r"blockquote|pre|section|article|header|footer|address|center|form|fieldset|legend|"
+    r"select|option|textarea|noscript|label|button|img|body)\b))",
     re.I,
 )
+_ANY_TAG = re.compile(r"<[^<>]*>")
+# More letters and digits than this missing from the parser's text, compared with every tag removed,
+# and the crude text is used: lxml gives up past its nesting limit, and content hidden with CSS is
+# dropped (it may carry personal data too, which redaction should see rather than guess at).
+_LOST_ALNUM = 12
 _TAG_AFTER_END_TAG = re.compile(r"(</[a-z][a-z0-9:-]*\s*>)(?=<[a-z])", re.I)
-_SCRIPT_OR_STYLE = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
+_HIDDEN_START = re.compile(r"<(script|style|title)\b|<!--", re.IGNORECASE)
+_HIDDEN_END = {
+    "script": re.compile(r"</script\s*>", re.IGNORECASE),
+    "style": re.compile(r"</style\s*>", re.IGNORECASE),
+    "title": re.compile(r"</title\s*>", re.IGNORECASE),
+    "": re.compile(r"-->"),
+}
 
 _QP_SOFT_BREAK = re.compile(r"=\r?\n")
 _QP_ESCAPE = re.compile(r"=[0-9A-F]{2}")
 # Escapes only a quoted-printable encoder writes: a space, "=", and the lead byte of a UTF-8 sequence.
 _QP_TELLTALE = re.compile(r"=(?:20|3D|09|C[2-9A-F]|[DE][0-9A-F]|F[0-4])")
+
+
+def _drop_hidden(markup: str) -> str:
+    """``markup`` without scripts, styles, titles and comments; an unclosed one hides the rest. Linear."""
+    parts: list[str] = []
+    position = 0
+    while start := _HIDDEN_START.search(markup, position):
+        parts.append(markup[position : start.start()])
+        end = _HIDDEN_END[(start.group(1) or "").lower()].search(markup, start.end())
+        if end is None:
+            position = len(markup)
+            break
+        parts.append(" ")
+        position = end.end()
+    parts.append(markup[position:])
+    return "".join(parts)
 
 
 def looks_like_markup(text: str) -> bool:
@@ -78,16 +106,19 @@ def html_to_text(markup: str) -> str:
     """The text of an HTML fragment or document, block boundaries kept as line breaks (or cell gaps)."""
     from inscriptis import get_text
 
-    # inscriptis drops these too; removed first so that an unclosed one cannot hide the rest of the text
-    # from the parser, nor a comment's content reach it.
-    markup = _COMMENT.sub(" ", _SCRIPT_OR_STYLE.sub(" ", markup))
+    # inscriptis drops these too; removed first, in linear time, so that no comment's content reaches it
+    markup = _drop_hidden(markup)
     markup = _TAG_AFTER_END_TAG.sub(r"\1 ", _BLOCK_TAG.sub(" ", markup))
+    # Every tag a space: cruder (inline tags split words), the fallback where the parser loses text.
+    plain = html.unescape(_ANY_TAG.sub(" ", markup))
     try:
         text: str = get_text(markup, _parser_config())
-    except (ValueError, TypeError):  # lxml refuses some inputs; the spaces added above keep blocks apart
-        import html
-
-        from django.utils.html import strip_tags
-
-        text = html.unescape(strip_tags(markup))
+    except (ValueError, TypeError):  # lxml refuses some inputs
+        return plain
+    if _alnum(plain) - _alnum(text) > _LOST_ALNUM:
+        return plain
     return text
+
+
+def _alnum(text: str) -> int:
+    return sum(char.isalnum() for char in text)

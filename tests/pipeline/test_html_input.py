@@ -35,10 +35,33 @@ from tickets.services import ticket_submit
         ("x&nbsp;&#43;49&#64;&amp;", "x\u00a0+49@&"),
         ("<!-- 4111 --><script>a='x'</script><style>p{}</style><p>kept</p>", "kept"),
         ("<p>unclosed<script>steal()", "unclosed"),
+        ("<title>Re: x</title><select><option>a</option><option>b</option></select>", "a b"),
     ],
 )
 def test_html_is_flattened_with_block_boundaries_kept(markup: str, text: str) -> None:
     assert html_to_text(markup).strip() == text
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        "<div>" * 400 + "Card 4111 1111 1111 1111",  # past lxml's nesting limit
+        "<p>Hi</p><div style='display:none'>Card 4111 1111 1111 1111</div>",  # hidden with CSS
+    ],
+)
+def test_text_the_parser_would_drop_is_kept_for_redaction(markup: str) -> None:
+    text, _ = normalise(markup)
+    assert "Card 4111 1111 1111 1111" in text
+    assert "[CARD]" in redact(text).text
+
+
+@pytest.mark.parametrize(
+    "evil",
+    ["<!--" * 12_500, "<script>" * 6000, "<style>" * 7000, "<td>" * 12_000, "<a " * 16_000, "=3D" * 16_000],
+)
+def test_pathological_markup_is_handled_quickly(evil: str) -> None:
+    # Not a timing test: a quadratic pattern (once "<!--.*?-->" per comment start) would not finish.
+    assert isinstance(normalise(evil)[0], str)
 
 
 @pytest.mark.parametrize(
