@@ -1,12 +1,15 @@
 """Redaction of personal data from ticket text before it reaches a language model.
 
 ``redact(text)`` replaces e-mail addresses, phone numbers, payment cards, IBANs, bank accounts, US social
-security numbers, IPv4 addresses and URLs carrying credentials with typed placeholders (``[EMAIL]``,
-``[PHONE]``, ...) and counts what it replaced. It is tuned to leave ordinary support content alone:
-version numbers, error codes, dates, times, order and ticket numbers, prices.
+security numbers, national identifiers (see :mod:`.identifiers`), IPv4 addresses and URLs carrying
+credentials with typed placeholders (``[EMAIL]``, ``[PHONE]``, ...) and counts what it replaced. It is
+tuned to leave ordinary support content alone: version numbers, error codes, dates, times, order and
+ticket numbers, prices.
 
 Every pattern is compiled once at import. Checksums (Luhn for cards, mod-97 for IBANs) and context
-(a label such as "order" or "Tel." just before a number) decide the ambiguous cases.
+(a label such as "order" or "Tel." just before a number) decide the ambiguous cases. Phone numbers are
+found twice: by ``phonenumbers`` (numbers valid in a known numbering plan), then by the patterns here
+(labelled or formatted numbers the library does not know). Names and postal addresses are not redacted.
 """
 
 from __future__ import annotations
@@ -16,15 +19,18 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from inference_app.llm.identifiers import national_id_spans, phone_candidates, reads_as_phone
+
 EMAIL = "EMAIL"
 PHONE = "PHONE"
 CARD = "CARD"
 IBAN = "IBAN"
 ACCOUNT = "ACCOUNT"
 SSN = "SSN"
+NATIONAL_ID = "NATIONAL_ID"
 IP = "IP"
 SECRET = "SECRET"  # noqa: S105 (a placeholder name, not a password)
-KINDS = (SECRET, EMAIL, IBAN, CARD, SSN, ACCOUNT, IP, PHONE)
+KINDS = (SECRET, EMAIL, IBAN, CARD, SSN, NATIONAL_ID, ACCOUNT, IP, PHONE)
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,7 @@ _EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,24}
 _IBAN = re.compile(r"(?<![\w])[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?(?![\w])", _I)
 _IBAN_HEAD = re.compile(r"\b[A-Z]{2}\d{2}[ ]?$", _I)  # the digits of an IBAN that failed its checksum
 
-_CARD = re.compile(r"(?<![\w+.,-])\d(?:[ -]?\d){12,18}(?![\w]|[.,]\d)")
+_CARD = re.compile(r"(?<![\w+.,-])\d(?:[ \-\u2010-\u2015\u2212]?\d){12,18}(?![\w]|[.,]\d)")
 
 _SSN_DASHED = re.compile(r"(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w-])")
 _SSN_LABELLED = re.compile(
@@ -91,7 +97,7 @@ _PROTECTED = re.compile(
     r"|\b\d{4}/\d{1,2}/\d{1,2}\b"
     r"|\b\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2})(?![\w]|[./-]\d)"
     r"|\b\d{1,2}:\d{2}(?::\d{2})?\b"
-    r"|(?<![\w.])[vV]?\d{1,2}(?:\.\d{1,5}){1,3}(?![\w]|\.\d)"
+    r"|(?<![\w.+])[vV]?\d{1,2}(?:\.\d{1,5}){1,3}(?![\w]|\.\d)"
     r"|(?:[$€£¥]|\b(?:USD|EUR|GBP|CHF|MXN)\b)[ \t]?\d[\d.,' \t]{0,24}\d"
     r"|\b\d[\d.,']{0,24}[ \t]?(?:[$€£¥]|(?:USD|EUR|GBP|CHF|MXN|euros?|dollars?|d[óo]lares|pesos)\b)",
     _I,
@@ -186,7 +192,7 @@ def _iban(match: re.Match[str], text: str) -> str | None:
 
 def _card(match: re.Match[str], text: str) -> str | None:
     candidate = match.group(0)
-    digits = candidate.replace(" ", "").replace("-", "")
+    digits = "".join(str(int(char)) for char in candidate if char.isdecimal())  # full-width digits too
     if digits[0] not in "23456" or len(set(digits)) == 1 or not _luhn_valid(digits):
         return None
     before = _before(text, match.start())
@@ -240,6 +246,9 @@ _PASSES: tuple[tuple[str, re.Pattern[str], Replacer], ...] = (
     (CARD, _CARD, _card),
     (SSN, _SSN_DASHED, _ssn),
     (SSN, _SSN_LABELLED, _labelled(SSN)),
+)
+# after the national identifiers, whose digits an account or phone pattern could take apart
+_LATER_PASSES: tuple[tuple[str, re.Pattern[str], Replacer], ...] = (
     (ACCOUNT, _ACCOUNT, _account),
     (IP, _IP, _ip),
 )
@@ -254,6 +263,32 @@ def _apply(text: str, kind: str, pattern: re.Pattern[str], replacer: Replacer, c
         return replacement
 
     return pattern.sub(substitute, text)
+
+
+def _national_ids(text: str, counts: Counter[str]) -> str:
+    parts: list[str] = []
+    end = 0
+    for span in national_id_spans(text):
+        parts += [text[end : span.start], f"[{NATIONAL_ID}]"]
+        end = span.end
+        counts[NATIONAL_ID] += 1
+    return "".join(parts) + text[end:] if parts else text
+
+
+def _phone_numbers(text: str, counts: Counter[str]) -> str:
+    """Numbers ``phonenumbers`` finds valid, where they read as phone numbers (not after "order")."""
+    parts: list[str] = []
+    end = 0
+    for candidate in phone_candidates(text):
+        before = _before(text, candidate.start)
+        if _NUMBER_LABEL.search(before):
+            continue
+        if not reads_as_phone(candidate.raw, labelled=_PHONE_LABEL.search(before) is not None):
+            continue
+        parts += [text[end : candidate.start], f"[{PHONE}]"]
+        end = candidate.end
+        counts[PHONE] += 1
+    return "".join(parts) + text[end:] if parts else text
 
 
 def _encode_index(index: int) -> str:
@@ -293,7 +328,11 @@ def redact(text: str) -> Redacted:
         text = _PRIVATE_USE.sub(" ", text)  # the placeholders below are made of these characters
     for kind, pattern, replacer in _PASSES:
         text = _apply(text, kind, pattern, replacer, counts)
+    text = _national_ids(text, counts)
+    for kind, pattern, replacer in _LATER_PASSES:
+        text = _apply(text, kind, pattern, replacer, counts)
     shielded, kept = _without_protected(text)
+    shielded = _phone_numbers(shielded, counts)
     shielded = _apply(shielded, PHONE, _PHONE, _phone, counts)
     text = _restore(shielded, kept)
     return Redacted(text=text, counts={kind: counts[kind] for kind in KINDS if counts[kind]})

@@ -21,7 +21,7 @@ from inference_app.llm.injection import detect_injection
 from inference_app.llm.redaction import redact
 from tickets.audit import text_fingerprint
 from tickets.models import OPEN_STATUSES, Ticket
-from tickets.pipeline.text import prepare
+from tickets.pipeline.text import normalise, prepare
 from tickets.services.knowledge import document_text
 
 if TYPE_CHECKING:
@@ -155,8 +155,10 @@ def _neighbour(hit: Hit, past: Ticket) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=8192)
 def _redacted(text: str) -> str:
-    """A past ticket's text as the model may see it (the same few are retrieved again and again)."""
-    return redact(text).text
+    """A past ticket's text as the model may see it (the same few are retrieved again and again).
+
+    Normalised first, like a new ticket: markup flattened with its blocks apart, entities decoded."""
+    return redact(normalise(text)[0]).text
 
 
 def _label_probs(texts: list[str], vectors: np.ndarray) -> list[dict[str, float]] | None:

@@ -10,12 +10,11 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from django.utils.html import strip_tags
+from tickets.html_text import decode_quoted_printable, html_to_text, looks_like_markup
 
 # What the model sees of one ticket at most; longer texts are cut (and the cut is recorded).
 MAX_MODEL_CHARS = 4000
 
-_SCRIPT_OR_STYLE = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
@@ -41,14 +40,15 @@ def normalise(raw: str) -> tuple[str, list[str]]:
     problems: list[str] = []
     if "\ufffd" in raw:
         problems.append("invalid characters were replaced")
-    text = raw
-    if "<" in text and ">" in text:
-        stripped = _SCRIPT_OR_STYLE.sub(" ", text)
-        stripped = strip_tags(stripped)
-        if stripped != text:
-            problems.append("markup was removed")
-        text = stripped
-    text = html.unescape(text)
+    text = decode_quoted_printable(raw)
+    if text != raw:
+        problems.append("quoted-printable encoding was decoded")
+    if looks_like_markup(text):
+        # block boundaries become line breaks, so adjacent cells or divs do not glue into one token
+        text = html_to_text(text)
+        problems.append("markup was removed")
+    else:
+        text = html.unescape(text)
     text = unicodedata.normalize("NFC", text)
     cleaned = _CONTROL.sub("", text)
     if cleaned != text:
