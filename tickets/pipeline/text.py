@@ -10,7 +10,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from tickets.html_text import decode_quoted_printable, html_to_text, looks_like_markup
+from tickets.pipeline.html_text import decode_quoted_printable, html_to_text, looks_like_markup
 
 # What the model sees of one ticket at most; longer texts are cut (and the cut is recorded).
 MAX_MODEL_CHARS = 4000
