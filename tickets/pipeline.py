@@ -33,7 +33,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from tickets import decisions, inputs, routing
+from tickets import decisions, inputs, routing, screening
 from tickets.audit import record_event, record_events
 from tickets.models import (
     ALLOWED_TRANSITIONS,
@@ -310,6 +310,7 @@ def _route_one(ticket: Ticket, token: Any, suggestion: Suggestion | None, rules:
         confidence=suggestion.confidence if suggestion else 0.0,
         very_negative=bool(context.get("negative")),
         failed_reason="" if context.get("usable") else f"the input could not be used: {problems}",
+        injection_reason=screening.triage_reason(context),
         rules=rules,
     )
     to_status = TicketStatus.NEEDS_TRIAGE if outcome.to_triage else TicketStatus.ROUTED
