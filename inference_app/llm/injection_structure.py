@@ -66,10 +66,11 @@ _ADDRESSEE_NOUN = (
 _ARTICLE = r"(?:the|any|all|die|das|den|dem|la|el|l['’]|le)"
 _ADDRESSED = re.compile(
     # vocatives: "note to the AI", "hey bot", "an das KI-System", "para la IA", "à l'IA"; a bare
-    # preposition needs an article ("to the model", not "to model the data")
+    # preposition needs an article and the start of a sentence ("To the model: ...", not "adjustments
+    # to the model")
     r"(?:\b(?:dear|hey|hi|hello|attention|note\s+(?:to|for)|message\s+(?:to|for)|instructions?\s+(?:to|for)|"
     r"hinweis\s+(?:an|f[üu]r)|liebe[rs]?|hallo|hola|nota\s+para|atenci[óo]n|cher|ch[èe]re|bonjour|"
-    rf"note\s+pour)\s+(?:{_ARTICLE}\s*)?|\b(?:to|for|an|f[üu]r|para|a|pour)\s+{_ARTICLE}\s*|(?<!\w)à\s+{_ARTICLE}\s*)"
+    rf"note\s+pour)\s+(?:{_ARTICLE}\s*)?|(?:\A|(?<=[\n.!?:>\]*])|(?<=[\n.!?:>\]*][ \t]))(?:to|for|an|f[üu]r|para|a|pour|à)\s+{_ARTICLE}\s*)"
     rf"{_ADDRESSEE_NOUN}\b(?!\s+(?:team|manager|department|support))"
     # "if you are a language model", "the routing engine must ..."
     rf"|\bif\s+you\s+are\s+(?:an?\s+)?{_ADDRESSEE_NOUN}\b"
@@ -178,6 +179,7 @@ def fold_homoglyphs(text: str) -> str:
 _REVEAL_HINTS = ("other", "andere", "otros", "otras", "autres", "instructions", "hidden", "internal", "original")
 _LABEL_HINTS = ("categ", "catég", "label", "queue", "team", "classification", "intent", "department", "abteilung")
 
+_PARAGRAPH_END = re.compile(r"\n[ \t]*\n")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)|\n")
 
 
@@ -242,7 +244,10 @@ def structural_hits(text: str, *, labels: Sequence[str] = ()) -> list[Hit]:
     for match in _ADDRESSED.finditer(text):
         sentence_hit(match.start(), match.end(), "addressed to an AI or classifier", needs_order=True)
     for match in _ROLE_MARKER.finditer(text):
-        sentence_hit(match.start(), match.end(), "fake role or system marker", needs_order=True)
+        # a fake turn runs to the end of its paragraph
+        paragraph_end = _PARAGRAPH_END.search(text, match.end())
+        turn_end = paragraph_end.start() if paragraph_end else len(text)
+        sentence_hit(match.start(), turn_end, "fake role or system marker", needs_order=True)
     for match in _FRAMING.finditer(text):
         if _passage_has_order(text, match.end(), len(text), label_order):
             hits.append(Hit(match.start(), len(text), "end-of-ticket or new-instructions framing"))
