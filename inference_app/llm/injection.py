@@ -50,7 +50,8 @@ class InjectionSignal:
 
     def clean_text(self) -> str:
         """The normalised text without the injected passages (empty when nothing else is left)."""
-        kept, position = [], 0
+        kept: list[str] = []
+        position = 0
         for span in self.spans:
             kept.append(self.normalized[position : span.start])
             position = span.end
@@ -206,7 +207,9 @@ _RULES: tuple[tuple[re.Pattern[str], re.Pattern[str] | None, str], ...] = (
     (_TEMPLATE, None, "chat-template or frame marker"),
 )
 # Template markers that close a turn; after an opening one the rest of the text is the injected turn.
-_CLOSING_MARKER = re.compile(r"<\|(?:im_end|eot_id|end|endoftext|end_header_id)\|>|\[/INST\]|<</SYS>>|</", re.I)
+_CLOSING_MARKER = re.compile(
+    r"<\|(?:im_end|eot_id|end|endoftext|end_header_id)\|>|\[/INST\]|<</SYS>>|</", re.I
+)
 
 # Zero-width and other invisible format characters, used to split trigger words.
 _INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
@@ -267,7 +270,11 @@ def _phrase_hit(text: str, match: re.Match[str], reason: str, *, template: bool)
         start = min(start, match.start())
         if not _CLOSING_MARKER.fullmatch(match.group(0)):
             closing = _CLOSING_MARKER.search(text, match.end())
-            end = len(text) if closing is None else max(end, sentence_around(text, closing.start(), closing.end())[1])
+            end = (
+                len(text)
+                if closing is None
+                else max(end, sentence_around(text, closing.start(), closing.end())[1])
+            )
     return Hit(start, end, reason)
 
 

@@ -28,6 +28,7 @@ or from a framing marker to the end of the text) so the caller can drop it from 
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,14 +64,16 @@ _ADDRESSEE_NOUN = (
     r"routing-system|ia|inteligencia\s+artificial|asistente|clasificador|modelo|"
     r"intelligence\s+artificielle|classificateur|mod[èe]le|syst[èe]me\s+de\s+routage)"
 )
-_ARTICLE = r"(?:the|any|all|die|das|den|dem|la|el|l['’]|le)"
+_ARTICLE = r"(?:the|any|all|die|das|den|dem|la|el|l['\u2019]|le)"
 _ADDRESSED = re.compile(
     # vocatives: "note to the AI", "hey bot", "an das KI-System", "para la IA", "à l'IA"; a bare
     # preposition needs an article and the start of a sentence ("To the model: ...", not "adjustments
     # to the model")
     r"(?:\b(?:dear|hey|hi|hello|attention|note\s+(?:to|for)|message\s+(?:to|for)|instructions?\s+(?:to|for)|"
     r"hinweis\s+(?:an|f[üu]r)|liebe[rs]?|hallo|hola|nota\s+para|atenci[óo]n|cher|ch[èe]re|bonjour|"
-    rf"note\s+pour)\s+(?:{_ARTICLE}\s*)?|(?:\A|(?<=[\n.!?:>\]*])|(?<=[\n.!?:>\]*][ \t]))(?:to|for|an|f[üu]r|para|a|pour|à)\s+{_ARTICLE}\s*)"
+    rf"note\s+pour)\s+(?:{_ARTICLE}\s*)?"
+    r"|(?:\A|(?<=[\n.!?:>\]*])|(?<=[\n.!?:>\]*][ \t]))"
+    rf"(?:to|for|an|f[üu]r|para|a|pour|à)\s+{_ARTICLE}\s*)"
     rf"{_ADDRESSEE_NOUN}\b(?!\s+(?:team|manager|department|support))"
     # "if you are a language model", "the routing engine must ..."
     rf"|\bif\s+you\s+are\s+(?:an?\s+)?{_ADDRESSEE_NOUN}\b"
@@ -109,7 +112,7 @@ _LABEL_KEY = (
 )
 _JSON_BLOB = re.compile(r"\{[^{}]{0,600}\}")
 _JSON_KEY = re.compile(rf"[\"']{_LABEL_KEY}[\"']\s*:", _I)
-_KEY_VALUE = re.compile(rf"\b{_LABEL_KEY}\s*(?:=|:)\s*[\"']?[\w][^\n,;.]{{0,40}}", _I)
+_KEY_VALUE = re.compile(rf"\b(?P<key>{_LABEL_KEY})\s*(?:=|:)\s*[\"']?[\w][^\n,;.]{{0,40}}", _I)
 
 _ROLE_PLAY = re.compile(
     r"\blet'?s\s+play\s+a\s+game\b|\bimagine\s+(?:that\s+)?you\s+are\b|\byou\s+are\s+now\s+\w*(?:bot|gpt|ai)\b"
@@ -124,8 +127,8 @@ _AUTHORITY = re.compile(
     r"management|developer)\s+team\b"
     r"|\bals\s+(?:system)?administrator\w*\b[^.\n]{0,60}?\b(?:autorisiere|genehmige|befehle|ordne\s+an)"
     r"|\bcomo\s+(?:el\s+)?administrador\b[^.\n]{0,60}?\b(?:autorizo|ordeno|apruebo)"
-    r"|\ben\s+tant\s+qu['’]\s*administrat(?:eur|rice)\b[^.\n]{0,60}?\b(?:j['’]\s*autorise|j['’]\s*ordonne|"
-    r"j['’]\s*approuve)",
+    r"|\ben\s+tant\s+qu['\u2019]\s*administrat(?:eur|rice)\b[^.\n]{0,60}?\b(?:j['\u2019]\s*autorise|j['\u2019]\s*ordonne|"
+    r"j['\u2019]\s*approuve)",
     _I,
 )
 
@@ -157,9 +160,7 @@ _HOMOGLYPHS = str.maketrans(
     "\u0430\u0435\u043e\u0440\u0441\u0443\u0445\u0456\u0458\u0455\u04bb\u0501"
     "\u0410\u0412\u0415\u041a\u041c\u041d\u041e\u0420\u0421\u0422\u0425\u0406\u0408\u0405"
     "\u03bf\u03b1\u03b5\u03b9\u03bd\u03c1\u039f\u0391\u0395\u0399\u039a\u039c\u039d\u03a4\u03a1\u0392\u0397\u03a7\u0396",
-    "aeopcyxijshd"
-    "ABEKMHOPCTXIJS"
-    "oaeivpOAEIKMNTPBHXZ",
+    "aeopcyxijshdABEKMHOPCTXIJSoaeivpOAEIKMNTPBHXZ",
 )
 _MIXED_WORD = re.compile(r"\w*[A-Za-z]\w*")
 _NON_LATIN = re.compile(r"[\u0370-\u03ff\u0400-\u04ff\u0500-\u052f]")
@@ -170,14 +171,36 @@ def fold_homoglyphs(text: str) -> str:
     if not _NON_LATIN.search(text):
         return text
     return _MIXED_WORD.sub(
-        lambda match: match.group(0).translate(_HOMOGLYPHS) if _NON_LATIN.search(match.group(0)) else match.group(0),
+        lambda match: (
+            match.group(0).translate(_HOMOGLYPHS) if _NON_LATIN.search(match.group(0)) else match.group(0)
+        ),
         text,
     )
 
 
 # Words without which _REVEAL and _GENERIC_LABEL_ORDER cannot match: a cheap test before the patterns.
-_REVEAL_HINTS = ("other", "andere", "otros", "otras", "autres", "instructions", "hidden", "internal", "original")
-_LABEL_HINTS = ("categ", "catég", "label", "queue", "team", "classification", "intent", "department", "abteilung")
+_REVEAL_HINTS = (
+    "other",
+    "andere",
+    "otros",
+    "otras",
+    "autres",
+    "instructions",
+    "hidden",
+    "internal",
+    "original",
+)
+_LABEL_HINTS = (
+    "categ",
+    "catég",
+    "label",
+    "queue",
+    "team",
+    "classification",
+    "intent",
+    "department",
+    "abteilung",
+)
 
 _PARAGRAPH_END = re.compile(r"\n[ \t]*\n")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)|\n")
@@ -270,23 +293,28 @@ def structural_hits(text: str, *, labels: Sequence[str] = ()) -> list[Hit]:
         sentence_hit(match.start(), match.end(), "authority claim", needs_order=True)
     lowered = text.lower()
     for match in _REVEAL.finditer(text) if any(word in lowered for word in _REVEAL_HINTS) else ():
-        sentence_hit(match.start(), match.end(), "asks to reveal other customers' data or instructions", needs_order=False)
+        sentence_hit(
+            match.start(),
+            match.end(),
+            "asks to reveal other customers' data or instructions",
+            needs_order=False,
+        )
     for match in _GENERIC_LABEL_ORDER.finditer(text) if any(w in lowered for w in _LABEL_HINTS) else ():
         sentence_hit(match.start(), match.end(), "order to set a label", needs_order=False)
     _key_value_hits(text, hits)
     if label_order is not None and any(name in text for name in labels):
         for match in label_order.finditer(text):
-            sentence_hit(match.start(), match.end(), "order naming one of the company's labels", needs_order=False)
+            sentence_hit(
+                match.start(), match.end(), "order naming one of the company's labels", needs_order=False
+            )
     return hits
 
 
 def _key_value_hits(text: str, hits: list[Hit]) -> None:
-    """Two or more label keys assigned within a few lines ("category: X / team: Y", "category=X priority=Y")."""
+    """Two label keys assigned close together ("category: X / team: Y", "category=X priority=Y")."""
     matches = list(_KEY_VALUE.finditer(text))
-    for first, second in zip(matches, matches[1:], strict=False):
-        key_of = (first.group(0).split("=")[0].split(":")[0].strip().lower(),
-                  second.group(0).split("=")[0].split(":")[0].strip().lower())
-        if key_of[0] != key_of[1] and second.start() - first.end() <= 80:
+    for first, second in itertools.pairwise(matches):
+        if first.group("key").lower() != second.group("key").lower() and second.start() - first.end() <= 80:
             lo, _ = sentence_around(text, first.start(), first.end())
             _, hi = sentence_around(text, second.start(), second.end())
             hits.append(Hit(lo, hi, "label assignments (key: value)"))

@@ -23,7 +23,9 @@ INJECTED = (
 
 def _submit(capture: Any, body: str) -> Ticket:
     with capture(execute=True):
-        ticket = ticket_submit(subject="VPN keeps dropping", body=body, requester_email="mia@customer.example")
+        ticket = ticket_submit(
+            subject="VPN keeps dropping", body=body, requester_email="mia@customer.example"
+        )
     return Ticket.objects.get(pk=ticket.pk)
 
 
