@@ -73,7 +73,7 @@ _ADDRESSED = re.compile(
     r"hinweis\s+(?:an|f[üu]r)|liebe[rs]?|hallo|hola|nota\s+para|atenci[óo]n|cher|ch[èe]re|bonjour|"
     rf"note\s+pour)\s+(?:{_ARTICLE}\s*)?"
     r"|(?:\A|(?<=[\n.!?:>\]*])|(?<=[\n.!?:>\]*][ \t]))"
-    rf"(?:to|for|an|f[üu]r|para|a|pour|à)\s+{_ARTICLE}\s*)"
+    rf"(?:(?:to|for|an|f[üu]r|para|a|pour|à)\s+{_ARTICLE}\s*|(?:al|au|zum|zur)\s+))"
     rf"{_ADDRESSEE_NOUN}\b(?!\s+(?:team|manager|department|support))"
     # "if you are a language model", "the routing engine must ..."
     rf"|\bif\s+you\s+are\s+(?:an?\s+)?{_ADDRESSEE_NOUN}\b"
@@ -85,7 +85,7 @@ _ADDRESSED = re.compile(
 )
 
 _ROLE_MARKER = re.compile(
-    r"(?:^|\n)[ \t>*#]*[\[(]?\s*(?:system|assistant|developer|admin(?:istrator)?|operator|model|"
+    r"(?:^|\n)[ \t>*#]*[\[(]?\s*(?:system|assistant|developer|human|ai|admin(?:istrator)?|operator|model|"
     r"sistema|syst[èe]me|assistent|asistente)(?:[ \t]+(?:message|note|prompt|instructions?|override|"
     r"nachricht|mensaje))?\s*[\])]?\s*:"
     r"|\[\s*(?:system|developer|admin)\s+(?:message|note|prompt|instructions?)\s*\]"
@@ -227,7 +227,9 @@ def _label_order(labels: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile(
         rf"{order}[^.\n]{{0,40}}?(?<![\w-]){label}"
         rf"|{key}\s*(?i:(?:\w+\s+){{0,4}}?(?:is|=|:|->|to|as|ist|es|est|auf|en|a)\b|=|:|->)\s*[\"'“«]?\s*{label}"
-        rf"|{key}\s*[:=]\s*[\"'“«]?{label}",
+        rf"|{key}[\"']?\s*[:=]\s*[\"'“«]?{label}"
+        # "Kategorie Refund", "equipo Billing": a label key followed at once by a label name
+        rf"|{key}\s+[\"'“«]?{label}",
     )
 
 
