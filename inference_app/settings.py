@@ -16,7 +16,7 @@ import django_stubs_ext
 
 from inference_app.env import ConfigError, Env, read_dotenv
 from inference_app.logging import logging_config
-from tickets.pipeline import stages as pipeline_stages
+from tickets.pipeline.flow import stages as pipeline_stages
 
 # Lets admin and queryset classes be subscripted at run time, as their type hints do.
 django_stubs_ext.monkeypatch()
@@ -104,6 +104,10 @@ COMPANY_NAME = env.text("COMPANY_NAME", "Lumenfield")
 # When the model is asked: "auto" where the decision is unsure (see tickets.pipeline.policy),
 # "always", or "never" (retrieval alone).
 PIPELINE_USE_MODEL = env.choice("PIPELINE_USE_MODEL", "auto", ("auto", "always", "never"))
+# A ticket flagged as a prompt-injection attempt: "triage" (default) sends it to a person whatever the
+# decision, "clean_part" decides and routes it on the text left after the injected passages are removed.
+# Either way the injected passages are not evidence (see tickets.pipeline.screening).
+INJECTION_POLICY = env.choice("INJECTION_POLICY", "triage", ("triage", "clean_part"))
 PIPELINE_TOP_K = env.integer("PIPELINE_TOP_K", 5, minimum=1, maximum=50)
 PIPELINE_BATCH_SIZE = env.integer("PIPELINE_BATCH_SIZE", 16, minimum=1, maximum=512)
 PIPELINE_DUPLICATE_SIMILARITY = env.number("PIPELINE_DUPLICATE_SIMILARITY", 0.93, minimum=0, maximum=1)

@@ -19,17 +19,44 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from inference_app.llm.injection_structure import Hit, fold_homoglyphs, sentence_around, structural_hits
 
 _MAX_MATCH_CHARS = 80
 
 
 @dataclass(frozen=True)
+class InjectedSpan:
+    """A passage of the normalised text that addresses the model, and why it was taken for one."""
+
+    start: int
+    end: int
+    text: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class InjectionSignal:
-    """Whether the text looks like an attempt to steer the model, and the phrases that gave it away."""
+    """Whether the text looks like an attempt to steer the model, the phrases that gave it away, the
+    injected passages (offsets into ``normalized``, the text as the detector read it) and the reasons."""
 
     suspected: bool
     matches: tuple[str, ...] = ()
+    spans: tuple[InjectedSpan, ...] = ()
+    reasons: tuple[str, ...] = ()
+    normalized: str = field(default="", compare=False, repr=False)
+
+    def clean_text(self) -> str:
+        """The normalised text without the injected passages (empty when nothing else is left)."""
+        kept: list[str] = []
+        position = 0
+        for span in self.spans:
+            kept.append(self.normalized[position : span.start])
+            position = span.end
+        kept.append(self.normalized[position:])
+        return re.sub(r"[ \t]*\n(?:[ \t]*\n)+", "\n\n", "".join(kept)).strip()
 
 
 def _rule(*alternatives: str) -> re.Pattern[str]:
@@ -121,7 +148,7 @@ _SYSTEM = _rule(
 # ("el sistema asigna este ticket al equipo equivocado", "... that currently classify this as high
 # priority"): they count only at the start of a sentence or clause, or after "please", "and", ...
 _ORDER_BEFORE = re.compile(
-    r"(?:[.!?¡:;,\n]\s*|\b(?:please|pls|now|just|and|then|you\s+(?:must|should|will|need\s+to)|por\s+favor|"
+    r"(?:[.!?¡:;,\n]\s*|\b(?:now|just|and|then|you\s+(?:must|should|will|need\s+to)|por\s+favor|"
     r"ahora|y|luego|s'il\s+(?:te|vous)\s+pla[îi]t|maintenant|et|puis)\s+)$",
     re.IGNORECASE,
 )
@@ -170,14 +197,18 @@ _TEMPLATE = _rule(
     r"<\s*/?\s*(?:ticket|example|examples|system|instructions?|context|assistant|user)\s*>",
 )
 
-# Each rule with what must come just before a match (None: anything).
-_RULES: tuple[tuple[re.Pattern[str], re.Pattern[str] | None], ...] = (
-    (_OVERRIDE, None),
-    (_ROLE, None),
-    (_ACTING, _STRICT_ORDER_BEFORE),
-    (_SYSTEM, None),
-    (_STEERING, _ORDER_BEFORE),
-    (_TEMPLATE, None),
+# Each rule with what must come just before a match (None: anything), and the reason it gives.
+_RULES: tuple[tuple[re.Pattern[str], re.Pattern[str] | None, str], ...] = (
+    (_OVERRIDE, None, "override of the instructions"),
+    (_ROLE, None, "role-play"),
+    (_ACTING, _STRICT_ORDER_BEFORE, "role-play"),
+    (_SYSTEM, None, "system prompt or new instructions"),
+    (_STEERING, _ORDER_BEFORE, "order about routing, priority or classification"),
+    (_TEMPLATE, None, "chat-template or frame marker"),
+)
+# Template markers that close a turn; after an opening one the rest of the text is the injected turn.
+_CLOSING_MARKER = re.compile(
+    r"<\|(?:im_end|eot_id|end|endoftext|end_header_id)\|>|\[/INST\]|<</SYS>>|</", re.I
 )
 
 # Zero-width and other invisible format characters, used to split trigger words.
@@ -187,25 +218,112 @@ _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 
 def _normalized(text: str) -> str:
     text = unicodedata.normalize("NFKC", _INVISIBLE.sub("", text))
-    return _SPACES.sub(" ", text)
+    return fold_homoglyphs(_SPACES.sub(" ", text))
 
 
 def _follows(order_before: re.Pattern[str], text: str, start: int) -> bool:
     return start == 0 or order_before.search(text, max(0, start - _ORDER_WINDOW), start) is not None
 
 
-def detect_injection(text: str) -> InjectionSignal:
-    """Flag phrasing that addresses the model rather than the support team; see the module doc."""
+def detect_injection(text: str, *, labels: Sequence[str] = ()) -> InjectionSignal:
+    """Flag text that addresses the model rather than the support team; see the module doc.
+
+    ``labels`` are the company's own category and team names: an order naming one of them ("set
+    category to Refund") is an injection even when it is not phrased like one.
+    """
+    return _detect(text, labels=tuple(labels), depth=0)
+
+
+def _detect(text: str, *, labels: tuple[str, ...], depth: int) -> InjectionSignal:
     normalized = _normalized(text)
     found: list[str] = []
-    for rule, order_before in _RULES:
+    hits: list[Hit] = []
+    for rule, order_before, reason in _RULES:
         for match in rule.finditer(normalized):
             if order_before is not None and not _follows(order_before, normalized, match.start()):
                 continue
             snippet = match.group(0).strip()[:_MAX_MATCH_CHARS]
             if snippet and snippet not in found:
                 found.append(snippet)
-    return InjectionSignal(suspected=bool(found), matches=tuple(found))
+            hits.append(_phrase_hit(normalized, match, reason, template=rule is _TEMPLATE))
+    phrase_hits = list(hits)
+    hits.extend(structural_hits(normalized, labels=labels))
+    if depth == 0:
+        hits.extend(_encoded_hits(normalized, labels=labels))
+    for hit in hits[len(phrase_hits) :]:
+        if not any(hit.start < other.end and other.start < hit.end for other in phrase_hits):
+            snippet = normalized[hit.start : hit.end].strip()[:_MAX_MATCH_CHARS]
+            if snippet and snippet not in found:
+                found.append(snippet)
+    spans = _merged(normalized, hits)
+    reasons = tuple(dict.fromkeys(reason for span in spans for reason in span.reasons))
+    return InjectionSignal(
+        suspected=bool(spans), matches=tuple(found), spans=spans, reasons=reasons, normalized=normalized
+    )
+
+
+def _phrase_hit(text: str, match: re.Match[str], reason: str, *, template: bool) -> Hit:
+    """The passage a phrase rule's match stands for: its sentence, or for a chat-template marker the
+    turn it opens (to its closing marker, or the end of the text)."""
+    start, end = sentence_around(text, match.start(), match.end())
+    if template:
+        start = min(start, match.start())
+        if not _CLOSING_MARKER.fullmatch(match.group(0)):
+            closing = _CLOSING_MARKER.search(text, match.end())
+            end = (
+                len(text)
+                if closing is None
+                else max(end, sentence_around(text, closing.start(), closing.end())[1])
+            )
+    return Hit(start, end, reason)
+
+
+def _merged(text: str, hits: list[Hit]) -> tuple[InjectedSpan, ...]:
+    spans: list[InjectedSpan] = []
+    for hit in sorted(hits, key=lambda hit: (hit.start, -hit.end)):
+        if spans and hit.start <= spans[-1].end:
+            last = spans[-1]
+            end = max(last.end, hit.end)
+            reasons = tuple(dict.fromkeys((*last.reasons, hit.reason)))
+            spans[-1] = InjectedSpan(last.start, end, text[last.start : end], reasons)
+        else:
+            spans.append(InjectedSpan(hit.start, hit.end, text[hit.start : hit.end], (hit.reason,)))
+    return tuple(spans)
+
+
+# --- encoded payloads: decoded and scanned again ------------------------------------------------------
+_BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{20,}={0,2}(?![A-Za-z0-9+/=_-])")
+_HEX = re.compile(r"(?<![0-9A-Za-z])(?:[0-9A-Fa-f]{2}){12,}(?![0-9A-Za-z])")
+_MAX_PAYLOADS = 20
+
+
+def _encoded_hits(text: str, *, labels: tuple[str, ...]) -> list[Hit]:
+    hits: list[Hit] = []
+    for kind, pattern in (("base64", _BASE64), ("hex", _HEX)):
+        for match in list(pattern.finditer(text))[:_MAX_PAYLOADS]:
+            decoded = _decode(kind, match.group(0))
+            if decoded and _detect(decoded, labels=labels, depth=1).suspected:
+                hits.append(Hit(match.start(), match.end(), f"{kind} payload that decodes to an injection"))
+    return hits
+
+
+def _decode(kind: str, token: str) -> str | None:
+    """The text a base64 or hex token encodes, or None when it is not mostly printable text."""
+    import base64
+    import binascii
+
+    try:
+        if kind == "hex":
+            raw = bytes.fromhex(token)
+        else:
+            bare = token.rstrip("=")
+            padded = bare + "=" * (-len(bare) % 4)
+            raw = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+        decoded = raw.decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+    printable = sum(char.isprintable() or char in "\n\t" for char in decoded)
+    return decoded if len(decoded) >= 8 and printable >= 0.95 * len(decoded) else None
 
 
 # --- neutralisation ------------------------------------------------------------------------------------

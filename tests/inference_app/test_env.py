@@ -99,6 +99,7 @@ def test_dotenv_reader(tmp_path: Path) -> None:
         ("CELERY_BROKER_URL", "redis//oops", "CELERY_BROKER_URL='redis//oops': expected a URL"),
         ("LLM_BACKEND", "gpt", "LLM_BACKEND='gpt': expected one of llamacpp, openai"),
         ("LLM_TIMEOUT_SECONDS", "soon", "LLM_TIMEOUT_SECONDS='soon': expected a number"),
+        ("INJECTION_POLICY", "ignore", "INJECTION_POLICY='ignore': expected one of triage, clean_part"),
     ],
 )
 def test_bad_setting_stops_start_up_with_one_line(

@@ -15,10 +15,10 @@ from tests.pipeline.conftest import HISTORY
 from tests.redaction_shapes import SHAPES, leaks
 from tests.scripted_http import ScriptedServer, completion, scripted_server
 from tests.ui_factories import make_resolved_history
-from tickets.pipeline.html_text import decode_quoted_printable, looks_like_markup, looks_quoted_printable
 from tickets.models import Category, Ticket
+from tickets.pipeline.html_text import decode_quoted_printable, looks_like_markup, looks_quoted_printable
 from tickets.pipeline.text import normalise, prepare
-from tickets.services import ticket_submit
+from tickets.services.submission import ticket_submit
 
 
 @pytest.mark.parametrize(

@@ -46,10 +46,11 @@ from tickets.models import (
     Ticket,
     TicketStatus,
 )
-from tickets.pipeline import input as inputs
-from tickets.pipeline import model as decisions
-from tickets.pipeline import output as routing
-from tickets.pipeline import stages
+from tickets.pipeline import screening
+from tickets.pipeline.flow import input as inputs
+from tickets.pipeline.flow import model as decisions
+from tickets.pipeline.flow import output as routing
+from tickets.pipeline.flow import stages
 from tickets.services.lifecycle import ticket_transition
 from tickets.services.webhooks import webhook_emit
 
@@ -316,6 +317,7 @@ def _route_one(ticket: Ticket, token: Any, suggestion: Suggestion | None, rules:
         confidence=suggestion.confidence if suggestion else 0.0,
         very_negative=bool(context.get("negative")),
         failed_reason="" if context.get("usable") else f"the input could not be used: {problems}",
+        injection_reason=screening.triage_reason(context),
         rules=rules,
     )
     to_status = TicketStatus.NEEDS_TRIAGE if outcome.to_triage else TicketStatus.ROUTED

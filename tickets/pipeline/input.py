@@ -17,10 +17,10 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from inference_app.llm.injection import detect_injection
 from inference_app.llm.redaction import redact
 from tickets.audit import text_fingerprint
 from tickets.models import OPEN_STATUSES, Ticket
+from tickets.pipeline.screening import screen, taxonomy_labels
 from tickets.pipeline.text import normalise, prepare
 from tickets.services.knowledge import document_text
 
@@ -50,6 +50,7 @@ class InputResult:
     neighbours: list[dict[str, Any]] = field(default_factory=list)
     label_probs: dict[str, float] | None = None
     text_sha256: str = ""
+    injection_details: dict[str, Any] = field(default_factory=dict)  # reasons, spans, policy applied
 
     def ticket_fields(self) -> dict[str, Any]:
         return {
@@ -64,6 +65,8 @@ class InputResult:
                 "problems": self.problems,
                 "negative": self.negative,
                 "injection": self.injection,
+                "injection_reasons": self.injection_details.get("injection_reasons", []),
+                "injection_policy": self.injection_details.get("injection_policy", ""),
                 "neighbours": self.neighbours,
                 "label_probs": self.label_probs,
             },
@@ -77,6 +80,7 @@ class InputResult:
             "language": self.language,
             "very_negative": self.negative,
             "prompt_injection": self.injection,
+            **self.injection_details,
             "redactions": self.redactions,
             "duplicate_of": self.duplicate_of,
             "duplicate_similarity": self.duplicate_similarity,
@@ -94,18 +98,21 @@ class InputResult:
 
 def process_batch(tickets: Sequence[Ticket]) -> dict[int, InputResult]:
     results: dict[int, InputResult] = {}
+    labels = taxonomy_labels()
     for ticket in tickets:
         prepared = prepare(subject=ticket.subject, body=ticket.body)
-        redacted = redact(prepared.text)
+        screened = screen(prepared.text, labels=labels)
+        redacted = redact(screened.evidence_text)
         results[ticket.pk] = InputResult(
             usable=prepared.usable,
             text=redacted.text,
             problems=prepared.problems,
             language=prepared.language,
             negative=prepared.negative,
-            injection=list(detect_injection(prepared.text).matches),
+            injection=list(screened.signal.matches),
             redactions=dict(redacted.counts),
             text_sha256=text_fingerprint(prepared.text),
+            injection_details=screened.details(),
         )
     usable = [ticket for ticket in tickets if results[ticket.pk].usable]
     if usable:

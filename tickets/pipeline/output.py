@@ -87,6 +87,7 @@ def route(
     confidence: float,
     very_negative: bool = False,
     failed_reason: str = "",
+    injection_reason: str = "",
     rules: Sequence[RoutingRule] | None = None,
 ) -> RoutingOutcome:
     """Apply the admins' rules to the decision, then the team's threshold: routed or human triage.
@@ -122,6 +123,9 @@ def route(
     if failed_reason:
         outcome.to_triage = True
         outcome.reasons.append(failed_reason)
+    if injection_reason:
+        outcome.to_triage = True
+        outcome.reasons.append(injection_reason)
     if outcome.team is None:
         outcome.to_triage = True
         outcome.reasons.append("no team")
