@@ -122,3 +122,5 @@ class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
 
 # The REST API's objects: tokens, webhook endpoints and deliveries, import jobs.
 from tickets.api import admin as api_admin  # noqa: E402, F401
+# The records (model calls, feedback): view only.
+from tickets import admin_records  # noqa: E402, F401

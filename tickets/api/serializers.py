@@ -140,32 +140,9 @@ class SearchSerializer(StrictSerializer):
     category = StrictCharField(required=False, allow_blank=True, max_length=100, default="")
 
 
-class TicketFilterSerializer(StrictSerializer):
-    """The query string of GET /tickets."""
-
-    status = serializers.ChoiceField(choices=TicketStatus.choices, required=False)
-    stage = serializers.ChoiceField(choices=PipelineStage.choices, required=False)
-    team = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1, help_text="Team id.")
-    category = serializers.IntegerField(
-        required=False, min_value=1, max_value=2**63 - 1, help_text="Category id."
-    )
-    priority = serializers.ChoiceField(choices=Priority.choices, required=False)
-    channel = serializers.ChoiceField(choices=Channel.choices, required=False)
-    external_id = serializers.CharField(required=False, max_length=200)
-    created_after = serializers.DateTimeField(required=False, help_text="ISO 8601, inclusive.")
-    created_before = serializers.DateTimeField(required=False, help_text="ISO 8601, exclusive.")
-    page = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000, default=1)
-    page_size = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
-
-
 class AnalyticsFilterSerializer(StrictSerializer):
     since = serializers.DateTimeField(required=False, help_text="ISO 8601; default: 30 days ago.")
     until = serializers.DateTimeField(required=False, help_text="ISO 8601; default: now.")
-
-
-class PageSerializer(StrictSerializer):
-    page = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000, default=1)
-    page_size = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
 
 
 # --- tickets out ---------------------------------------------------------------------------------
@@ -361,13 +338,6 @@ def new_ticket_representation(ticket: Ticket) -> dict[str, Any]:
         "classification": None,
         "suggestion": None,
     }
-
-
-class TicketPageSerializer(serializers.Serializer[Any]):
-    count = serializers.IntegerField()
-    page = serializers.IntegerField()
-    page_size = serializers.IntegerField()
-    results = TicketSummarySerializer(many=True)
 
 
 class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):

@@ -32,7 +32,9 @@ from tickets.api.authentication import (
     principal_of,
 )
 from tickets.api.errors import ApiError, PayloadTooLarge, exception_handler
+from tickets.api.filters import ImportJobFilter, TicketFilter, WebhookDeliveryFilter
 from tickets.api.imports import import_job_create, import_options
+from tickets.api.pagination import CursorListMixin
 from tickets.api.permissions import (
     AdminScope,
     ReadOrWriteScope,
@@ -164,39 +166,17 @@ def _input_names(renames: dict[str, str]) -> Iterator[None]:
 # --- tickets -------------------------------------------------------------------------------------
 
 
-class TicketCollectionView(ApiView):
+class TicketCollectionView(CursorListMixin, ApiView):
     permission_classes = [ReadOrWriteScope]
+    filterset_class = TicketFilter
 
     @extend_schema(
         operation_id="tickets_list",
-        parameters=[s.TicketFilterSerializer],
-        responses={200: s.TicketPageSerializer},
-        summary="List and filter tickets (newest first)",
+        responses={200: s.TicketSummarySerializer(many=True)},
+        summary="List and filter tickets (newest first, cursor pages)",
     )
     def get(self, request: Request) -> Response:
-        params = self.query(s.TicketFilterSerializer)
-        tickets = self.tickets().select_related("team", "category")
-        for field in ("status", "stage", "priority", "channel", "external_id"):
-            if field in params:
-                tickets = tickets.filter(**{field: params[field]})
-        if "team" in params:
-            tickets = tickets.filter(team_id=params["team"])
-        if "category" in params:
-            tickets = tickets.filter(category_id=params["category"])
-        if "created_after" in params:
-            tickets = tickets.filter(created_at__gte=params["created_after"])
-        if "created_before" in params:
-            tickets = tickets.filter(created_at__lt=params["created_before"])
-        page, size = params["page"], params["page_size"]
-        results = tickets.order_by("-created_at", "-id")[(page - 1) * size : page * size]
-        return Response(
-            {
-                "count": tickets.count(),
-                "page": page,
-                "page_size": size,
-                "results": s.TicketSummarySerializer(results, many=True).data,
-            }
-        )
+        return self.cursor_page(self.tickets().select_related("team", "category"), s.TicketSummarySerializer)
 
     @extend_schema(
         operation_id="tickets_create",
@@ -426,21 +406,15 @@ class AnalyticsAccuracyView(_AnalyticsView):
 # --- imports -------------------------------------------------------------------------------------
 
 
-class ImportCollectionView(ApiView):
+class ImportCollectionView(CursorListMixin, ApiView):
     permission_classes = [AdminScope]
     parser_classes = [parsers.MultiPartParser]
     max_body_bytes_setting = "API_MAX_IMPORT_BYTES"
+    filterset_class = ImportJobFilter
 
-    @extend_schema(
-        operation_id="imports_list",
-        parameters=[s.PageSerializer],
-        responses={200: s.ImportJobSerializer(many=True)},
-    )
+    @extend_schema(operation_id="imports_list", responses={200: s.ImportJobSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        params = self.query(s.PageSerializer)
-        page, size = params["page"], params["page_size"]
-        jobs = ImportJob.objects.order_by("-created_at", "-id")[(page - 1) * size : page * size]
-        return Response(s.ImportJobSerializer(jobs, many=True).data)
+        return self.cursor_page(ImportJob.objects.all(), s.ImportJobSerializer)
 
     @extend_schema(
         operation_id="imports_create",
@@ -556,21 +530,18 @@ class WebhookDetailView(_WebhookEndpointView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class WebhookDeliveriesView(_WebhookEndpointView):
+class WebhookDeliveriesView(CursorListMixin, _WebhookEndpointView):
+    filterset_class = WebhookDeliveryFilter
+
     @extend_schema(
         operation_id="webhooks_deliveries",
-        parameters=[ID_PARAM, s.PageSerializer],
+        parameters=[ID_PARAM],
         responses={200: s.WebhookDeliverySerializer(many=True)},
         summary="The endpoint's deliveries, newest first, with every attempt",
     )
     def get(self, request: Request, id: int) -> Response:
-        endpoint = self.endpoint(id)
-        params = self.query(s.PageSerializer)
-        page, size = params["page"], params["page_size"]
-        deliveries = WebhookDelivery.objects.filter(endpoint=endpoint).order_by("-created_at", "-id")
-        return Response(
-            s.WebhookDeliverySerializer(deliveries[(page - 1) * size : page * size], many=True).data
-        )
+        deliveries = WebhookDelivery.objects.filter(endpoint=self.endpoint(id))
+        return self.cursor_page(deliveries, s.WebhookDeliverySerializer)
 
 
 class TokenCollectionView(ApiView):

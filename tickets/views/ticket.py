@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from tickets import actions
 from tickets.forms import (
@@ -96,6 +97,7 @@ def ticket_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "tickets/ticket.html", _context(ticket))
 
 
+@vary_on_headers("HX-Request")
 @role_required()
 def ticket_progress(request: HttpRequest, pk: int) -> HttpResponse:
     """The pipeline-progress partial the ticket page polls until the pipeline is done."""
@@ -183,6 +185,7 @@ ACTIONS: dict[str, Action] = {
 
 
 @require_POST
+@vary_on_headers("HX-Request")  # a partial for HTMX, the whole page (or a redirect) without
 @role_required()
 def ticket_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     spec = ACTIONS.get(action)
