@@ -171,12 +171,12 @@ def browser_page(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 def csp_violations(browser_page: Any) -> list[str]:
     """What Chromium reports blocked by the Content-Security-Policy, from every page this test opens."""
     found: list[str] = []
-    browser_page.on(
-        "console",
-        lambda message: found.append(f"{browser_page.url}: {message.text}")
-        if "Content Security Policy" in message.text
-        else None,
-    )
+
+    def note(message: Any) -> None:
+        if "Content Security Policy" in message.text:
+            found.append(f"{browser_page.url}: {message.text}")
+
+    browser_page.on("console", note)
     return found
 
 

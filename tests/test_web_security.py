@@ -35,7 +35,9 @@ def directives(response: Any) -> dict[str, str]:
 def site() -> dict[str, Any]:
     billing = make_team("Billing")
     ticket = make_ticket(team=billing, category=make_category("Payments", billing))
-    ModelCall.objects.create(ticket=ticket, purpose="classify", backend="llamacpp", model_name="m", outcome="ok")
+    ModelCall.objects.create(
+        ticket=ticket, purpose="classify", backend="llamacpp", model_name="m", outcome="ok"
+    )
     Feedback.objects.create(ticket=ticket, kind=Feedback.Kind.ACCEPTED, actor="ana")
     KnowledgeEntry.objects.create(doc_id=ticket.pk, text="Refund it.", version=1)
     admin = Client()

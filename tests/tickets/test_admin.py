@@ -53,8 +53,12 @@ def _records() -> dict[str, Any]:
     call = ModelCall.objects.create(
         ticket=ticket, purpose="classify", backend="llamacpp", model_name="smollm2", outcome="invalid"
     )
-    feedback = Feedback.objects.create(ticket=ticket, kind=Feedback.Kind.REJECTED, actor="ana", reason="wrong")
-    entry = KnowledgeEntry.objects.create(doc_id=ticket.pk, text="Refund the duplicate.", team="Billing", version=7)
+    feedback = Feedback.objects.create(
+        ticket=ticket, kind=Feedback.Kind.REJECTED, actor="ana", reason="wrong"
+    )
+    entry = KnowledgeEntry.objects.create(
+        doc_id=ticket.pk, text="Refund the duplicate.", team="Billing", version=7
+    )
     return {
         "tickets/modelcall": (call, "outcome", "ok", {"outcome__exact": "invalid", "q": ticket.reference}),
         "tickets/feedback": (feedback, "reason", "forged", {"kind__exact": "rejected", "q": "ana"}),

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponseBase
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerSplitView
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 
 class SwaggerDocsView(SpectacularSwaggerSplitView):
@@ -23,9 +24,7 @@ class RedocDocsView(SpectacularRedocView):
     template_name = "api/redoc.html"
     csp_update = {"style-src": ["'unsafe-inline'"], "worker-src": ["blob:"]}
 
-    def finalize_response(
-        self, request: HttpRequest, response: HttpResponseBase, *args: Any, **kwargs: Any
-    ) -> HttpResponseBase:
+    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)
         response._csp_update = self.csp_update  # type: ignore[attr-defined]  # read by django-csp
         return response

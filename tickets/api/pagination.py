@@ -17,6 +17,7 @@ from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
+from rest_framework.views import APIView
 
 from tickets.api.filters import StrictFilterBackend, StrictFilterSet
 
@@ -47,12 +48,14 @@ class CreatedCursorPagination(CursorPagination):
             cursor: Cursor | None = super().decode_cursor(request)
             if cursor is None or cursor.position is None:
                 return cursor
-            moment = parse_datetime(cursor.position) if cursor.position.isprintable() else None
+            position = str(cursor.position)  # a string (DRF's stubs say int)
+            moment = parse_datetime(position) if position.isprintable() else None
             if moment is None or moment.tzinfo is None:
-                raise ValueError(cursor.position)
+                raise ValueError(position)
         except (NotFound, ValueError):
             raise ValidationError({"cursor": ["Invalid cursor."]}) from None
-        return Cursor(offset=cursor.offset, reverse=cursor.reverse, position=moment.isoformat())
+        normalised: Any = moment.isoformat()
+        return Cursor(offset=cursor.offset, reverse=cursor.reverse, position=normalised)
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         parameters: list[dict[str, Any]] = super().get_schema_operation_parameters(view)
@@ -62,11 +65,10 @@ class CreatedCursorPagination(CursorPagination):
         return parameters
 
 
-class CursorListMixin:
+class CursorListMixin(APIView):
     """For an API view whose GET lists rows: filter them with ``filterset_class`` (django-filter),
     then page them with a cursor. drf-spectacular documents both from these attributes."""
 
-    request: Request
     pagination_class: ClassVar[type[CreatedCursorPagination]] = CreatedCursorPagination
     filter_backends: ClassVar[list[type[StrictFilterBackend]]] = [StrictFilterBackend]
     filterset_class: ClassVar[type[StrictFilterSet]]

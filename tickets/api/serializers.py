@@ -13,13 +13,10 @@ from rest_framework import serializers
 from tickets.models import (
     ApiToken,
     AuditEvent,
-    Channel,
     ImportJob,
-    PipelineStage,
     Priority,
     Suggestion,
     Ticket,
-    TicketStatus,
     WebhookDelivery,
     WebhookEndpoint,
     WebhookEvent,
