@@ -3,6 +3,7 @@ that switch templates, and plain 404 and 500 pages with DEBUG off."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -79,6 +80,15 @@ def test_every_page_sends_a_strict_content_security_policy(site: dict[str, Any])
             assert not re.search(r"<script(?![^>]*\ssrc=)[^>]*>", html), url
             assert not re.search(r"\son[a-z]+\s*=", html), url
             assert " style=" not in html and "<style" not in html, url
+
+
+def test_htmx_is_configured_to_work_under_the_policy(client: Client) -> None:
+    html = client.get("/submit/").content.decode()
+    config = json.loads(re.search(r'name="htmx-config" content=\'([^\']*)\'', html).group(1))  # type: ignore[union-attr]
+    # No eval, no script tags from swapped content, no <style> of its own, and no style attribute
+    # copied while settling a swap (htmx's default does, which the policy blocks).
+    assert config["allowEval"] is False and config["allowScriptTags"] is False
+    assert config["includeIndicatorStyles"] is False and "style" not in config["attributesToSettle"]
 
 
 def test_the_analytics_charts_draw_without_inline_styles(site: dict[str, Any]) -> None:
