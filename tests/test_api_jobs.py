@@ -109,7 +109,7 @@ def test_an_import_job_runs_and_reports_progress(
     assert job["progress"] == 1.0 and job["skipped_examples"][0]["line"] == 5
     imported = Ticket.objects.filter(channel=Channel.IMPORT)
     assert imported.count() == 3 and set(imported.values_list("status", flat=True)) == {"resolved"}
-    assert client.get("/api/v1/imports").json()[0]["id"] == job_id
+    assert client.get("/api/v1/imports").json()["results"][0]["id"] == job_id
     # the same file again adds nothing
     with django_capture_on_commit_callbacks(execute=True):
         again = client.post(

@@ -105,6 +105,8 @@ def test_https_pages_send_hsts_and_secure_cookies(production_server: Server) -> 
     assert response.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains; preload"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["X-Frame-Options"] == "DENY"
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
     cookies = response.headers.get_all("Set-Cookie") or []
     csrf = [cookie for cookie in cookies if cookie.startswith("csrftoken=")]
     assert csrf and "Secure" in csrf[0]

@@ -120,5 +120,7 @@ class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
         return False
 
 
-# The REST API's objects: tokens, webhook endpoints and deliveries, import jobs.
+# The records (model calls, feedback), view only; the REST API's objects: tokens, webhook endpoints
+# and deliveries, import jobs.
+from tickets import admin_records  # noqa: E402, F401
 from tickets.api import admin as api_admin  # noqa: E402, F401

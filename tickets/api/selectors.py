@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
 from typing import Any
 
 from celery.exceptions import TimeoutError as CeleryTimeoutError
@@ -104,27 +103,6 @@ def ticket_payload_parts(ticket_id: int) -> tuple[Ticket, Suggestion | None, dic
     return ticket, suggestion, cited
 
 
-def ticket_page(
-    tickets: QuerySet[Ticket], *, filters: Mapping[str, Any], page: int, size: int
-) -> tuple[list[Ticket], int]:
-    """One page of ``tickets`` (newest first) matching the query-string ``filters``, and the count of
-    all that match."""
-    tickets = tickets.select_related("team", "category")
-    for field in ("status", "stage", "priority", "channel", "external_id"):
-        if field in filters:
-            tickets = tickets.filter(**{field: filters[field]})
-    if "team" in filters:
-        tickets = tickets.filter(team_id=filters["team"])
-    if "category" in filters:
-        tickets = tickets.filter(category_id=filters["category"])
-    if "created_after" in filters:
-        tickets = tickets.filter(created_at__gte=filters["created_after"])
-    if "created_before" in filters:
-        tickets = tickets.filter(created_at__lt=filters["created_before"])
-    results = list(tickets.order_by("-created_at", "-id")[(page - 1) * size : page * size])
-    return results, tickets.count()
-
-
 def ticket_suggestion(ticket_id: int, suggestion_id: int | None = None) -> Suggestion:
     """The ticket's suggestion ``suggestion_id``, or its latest; 404 when there is none."""
     suggestions = Suggestion.objects.filter(ticket_id=ticket_id).order_by("-created_at", "-id")
@@ -138,8 +116,8 @@ def audit_events(ticket: Ticket) -> list[AuditEvent]:
     return list(ticket.audit_events.order_by("sequence"))
 
 
-def import_jobs_page(*, page: int, size: int) -> list[ImportJob]:
-    return list(ImportJob.objects.order_by("-created_at", "-id")[(page - 1) * size : page * size])
+def import_jobs() -> QuerySet[ImportJob]:
+    return ImportJob.objects.all()
 
 
 def import_job(job_id: int) -> ImportJob:
@@ -164,9 +142,8 @@ def webhook_endpoint_name_taken(name: str) -> bool:
     return WebhookEndpoint.objects.filter(name=name.strip()).exists()
 
 
-def webhook_deliveries_page(endpoint: WebhookEndpoint, *, page: int, size: int) -> list[WebhookDelivery]:
-    deliveries = WebhookDelivery.objects.filter(endpoint=endpoint).order_by("-created_at", "-id")
-    return list(deliveries[(page - 1) * size : page * size])
+def webhook_deliveries(endpoint: WebhookEndpoint) -> QuerySet[WebhookDelivery]:
+    return WebhookDelivery.objects.filter(endpoint=endpoint)
 
 
 def api_tokens() -> QuerySet[ApiToken]:

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from tickets.forms import (
     EditSuggestionForm,
@@ -25,7 +26,7 @@ from tickets.forms import (
 )
 from tickets.models import AuditEvent, PipelineStage, Suggestion, Ticket, TicketStatus
 from tickets.permissions import visible_tickets
-from tickets.pipeline import stages
+from tickets.pipeline.flow import stages
 from tickets.selectors import audit_timeline, cited_tickets
 from tickets.services import agent_actions as actions
 from tickets.services.lifecycle import InvalidTransition
@@ -97,6 +98,7 @@ def ticket_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "tickets/ticket.html", _context(ticket))
 
 
+@vary_on_headers("HX-Request")
 @role_required()
 def ticket_progress(request: HttpRequest, pk: int) -> HttpResponse:
     """The pipeline-progress partial the ticket page polls until the pipeline is done."""
@@ -184,6 +186,7 @@ ACTIONS: dict[str, Action] = {
 
 
 @require_POST
+@vary_on_headers("HX-Request")  # a partial for HTMX, the whole page (or a redirect) without
 @role_required()
 def ticket_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     spec = ACTIONS.get(action)

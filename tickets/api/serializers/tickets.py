@@ -12,13 +12,10 @@ from rest_framework import serializers
 from tickets.api.serializers.fields import StrictCharField, StrictIntegerField, StrictSerializer
 from tickets.models import (
     AuditEvent,
-    Channel,
     Priority,
     Suggestion,
     Ticket,
-    TicketStatus,
 )
-from tickets.pipeline import stages
 from tickets.services.lifecycle import MAX_BODY_CHARS, MAX_SUBJECT_CHARS
 
 MAX_REASON_CHARS = 1000
@@ -87,24 +84,6 @@ class FeedbackSerializer(StrictSerializer):
         if attrs["action"] == "reject" and not attrs.get("reason", "").strip():
             raise serializers.ValidationError({"reason": ["Say why the suggestion is rejected."]})
         return attrs
-
-
-class TicketFilterSerializer(StrictSerializer):
-    """The query string of GET /tickets."""
-
-    status = serializers.ChoiceField(choices=TicketStatus.choices, required=False)
-    stage = serializers.ChoiceField(choices=stages.CHOICES, required=False)
-    team = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1, help_text="Team id.")
-    category = serializers.IntegerField(
-        required=False, min_value=1, max_value=2**63 - 1, help_text="Category id."
-    )
-    priority = serializers.ChoiceField(choices=Priority.choices, required=False)
-    channel = serializers.ChoiceField(choices=Channel.choices, required=False)
-    external_id = serializers.CharField(required=False, max_length=200)
-    created_after = serializers.DateTimeField(required=False, help_text="ISO 8601, inclusive.")
-    created_before = serializers.DateTimeField(required=False, help_text="ISO 8601, exclusive.")
-    page = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000, default=1)
-    page_size = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
 
 
 # --- tickets out ---------------------------------------------------------------------------------
@@ -300,13 +279,6 @@ def new_ticket_representation(ticket: Ticket) -> dict[str, Any]:
         "classification": None,
         "suggestion": None,
     }
-
-
-class TicketPageSerializer(serializers.Serializer[Any]):
-    count = serializers.IntegerField()
-    page = serializers.IntegerField()
-    page_size = serializers.IntegerField()
-    results = TicketSummarySerializer(many=True)
 
 
 class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):

@@ -8,28 +8,24 @@ from rest_framework import parsers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from tickets.api.filters import ImportJobFilter
+from tickets.api.pagination import CursorListMixin
 from tickets.api.permissions import AdminScope
-from tickets.api.selectors import import_job, import_jobs_page
-from tickets.api.serializers.fields import PageSerializer
+from tickets.api.selectors import import_job, import_jobs
 from tickets.api.serializers.imports import ImportCreateSerializer, ImportJobSerializer
 from tickets.api.views.base import ID_PARAM, ApiView
 from tickets.services.import_jobs import import_job_create, import_options
 
 
-class ImportCollectionView(ApiView):
+class ImportCollectionView(CursorListMixin, ApiView):
     permission_classes = [AdminScope]
     parser_classes = [parsers.MultiPartParser]
     max_body_bytes_setting = "API_MAX_IMPORT_BYTES"
+    filterset_class = ImportJobFilter
 
-    @extend_schema(
-        operation_id="imports_list",
-        parameters=[PageSerializer],
-        responses={200: ImportJobSerializer(many=True)},
-    )
+    @extend_schema(operation_id="imports_list", responses={200: ImportJobSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        params = self.query(PageSerializer)
-        page, size = params["page"], params["page_size"]
-        return Response(ImportJobSerializer(import_jobs_page(page=page, size=size), many=True).data)
+        return self.cursor_page(import_jobs(), ImportJobSerializer)
 
     @extend_schema(
         operation_id="imports_create",

@@ -17,11 +17,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from tickets.api import analytics, schema  # noqa: F401 (schema registers the auth extensions)
+from tickets.api.filters import TicketFilter
+from tickets.api.pagination import CursorListMixin
 from tickets.api.permissions import ReadOrWriteScope, ReadScope, WriteScope
 from tickets.api.selectors import (
     audit_events,
     find_ticket,
-    ticket_page,
     ticket_payload_parts,
     ticket_suggestion,
 )
@@ -32,8 +33,6 @@ from tickets.api.serializers.tickets import (
     ReopenSerializer,
     ResolveSerializer,
     TicketCreateSerializer,
-    TicketFilterSerializer,
-    TicketPageSerializer,
     TicketSerializer,
     TicketSummarySerializer,
     TicketUpdateSerializer,
@@ -67,27 +66,17 @@ def _input_names(renames: dict[str, str]) -> Iterator[None]:
 # --- tickets -------------------------------------------------------------------------------------
 
 
-class TicketCollectionView(ApiView):
+class TicketCollectionView(CursorListMixin, ApiView):
     permission_classes = [ReadOrWriteScope]
+    filterset_class = TicketFilter
 
     @extend_schema(
         operation_id="tickets_list",
-        parameters=[TicketFilterSerializer],
-        responses={200: TicketPageSerializer},
-        summary="List and filter tickets (newest first)",
+        responses={200: TicketSummarySerializer(many=True)},
+        summary="List and filter tickets (newest first, cursor pages)",
     )
     def get(self, request: Request) -> Response:
-        params = self.query(TicketFilterSerializer)
-        page, size = params["page"], params["page_size"]
-        results, count = ticket_page(self.tickets(), filters=params, page=page, size=size)
-        return Response(
-            {
-                "count": count,
-                "page": page,
-                "page_size": size,
-                "results": TicketSummarySerializer(results, many=True).data,
-            }
-        )
+        return self.cursor_page(self.tickets().select_related("team", "category"), TicketSummarySerializer)
 
     @extend_schema(
         operation_id="tickets_create",

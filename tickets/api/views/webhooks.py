@@ -8,14 +8,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from tickets.api.errors import ApiError
+from tickets.api.filters import WebhookDeliveryFilter
+from tickets.api.pagination import CursorListMixin
 from tickets.api.permissions import AdminScope
 from tickets.api.selectors import (
-    webhook_deliveries_page,
+    webhook_deliveries,
     webhook_endpoint,
     webhook_endpoint_name_taken,
     webhook_endpoints,
 )
-from tickets.api.serializers.fields import PageSerializer
 from tickets.api.serializers.webhooks import (
     WebhookDeliverySerializer,
     WebhookEndpointCreateSerializer,
@@ -90,16 +91,14 @@ class WebhookDetailView(_WebhookEndpointView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class WebhookDeliveriesView(_WebhookEndpointView):
+class WebhookDeliveriesView(CursorListMixin, _WebhookEndpointView):
+    filterset_class = WebhookDeliveryFilter
+
     @extend_schema(
         operation_id="webhooks_deliveries",
-        parameters=[ID_PARAM, PageSerializer],
+        parameters=[ID_PARAM],
         responses={200: WebhookDeliverySerializer(many=True)},
         summary="The endpoint's deliveries, newest first, with every attempt",
     )
     def get(self, request: Request, id: int) -> Response:
-        endpoint = self.endpoint(id)
-        params = self.query(PageSerializer)
-        page, size = params["page"], params["page_size"]
-        deliveries = webhook_deliveries_page(endpoint, page=page, size=size)
-        return Response(WebhookDeliverySerializer(deliveries, many=True).data)
+        return self.cursor_page(webhook_deliveries(self.endpoint(id)), WebhookDeliverySerializer)
