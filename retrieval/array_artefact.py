@@ -62,7 +62,8 @@ class Artefact:
     def field(self, name: str, expected: type | tuple[type, ...]) -> Any:
         """The manifest entry ``name``, refused (``IndexCorrupt``) when missing or of another type."""
         value = self.manifest.get(name)
-        if not isinstance(value, expected) or isinstance(value, bool) and expected in (int, float):
+        types = expected if isinstance(expected, tuple) else (expected,)
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
             raise IndexCorrupt(f"{self.path}: manifest entry {name!r} is {type(value).__name__}")
         return value
 
@@ -82,7 +83,9 @@ def save_artefact(
     """
     for name, value in arrays.items():
         if not isinstance(value, np.ndarray) or value.dtype.kind not in _ARRAY_KINDS:
-            raise ValueError(f"array {name!r}: only numeric arrays are saved, got {getattr(value, 'dtype', value)!r}")
+            raise ValueError(
+                f"array {name!r}: only numeric arrays are saved, got {getattr(value, 'dtype', value)!r}"
+            )
     buffer = io.BytesIO()
     np.savez(buffer, allow_pickle=False, **{name: np.ascontiguousarray(v) for name, v in arrays.items()})
     header = {"format_version": format_version, _MANIFEST_KEY: dict(manifest)}

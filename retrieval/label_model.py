@@ -161,7 +161,9 @@ class LabelModel:
         }
         if self.oof_proba is not None:
             arrays["oof_proba"] = self.oof_proba
-        save_artefact(Path(path), magic=MAGIC, format_version=FORMAT_VERSION, manifest=manifest, arrays=arrays)
+        save_artefact(
+            Path(path), magic=MAGIC, format_version=FORMAT_VERSION, manifest=manifest, arrays=arrays
+        )
 
     @classmethod
     def load(cls, path: Path, *, embedding_model: str, labels: Sequence[str] | None = None) -> LabelModel:
@@ -185,6 +187,8 @@ class LabelModel:
                 f"{sklearn.__version__}: retrain it"
             )
         saved_labels = tuple(artefact.field("labels", list))
+        if not all(isinstance(label, str) for label in saved_labels):
+            raise IndexCorrupt(f"{path}: labels are not all strings")
         if labels is not None and set(saved_labels) != set(labels):
             added = sorted(set(labels) - set(saved_labels))
             dropped = sorted(set(saved_labels) - set(labels))
@@ -197,18 +201,24 @@ class LabelModel:
     def _from_artefact(cls, artefact: Artefact, labels: tuple[str, ...], embedding_model: str) -> LabelModel:
         """The model from checked arrays: any inconsistency is ``IndexCorrupt``, before it is used."""
         n_labels = len(labels)
-        if n_labels < MIN_CLASSES or len(set(labels)) != n_labels or not all(isinstance(x, str) for x in labels):
+        if n_labels < MIN_CLASSES or len(set(labels)) != n_labels:
             raise IndexCorrupt(f"{artefact.path}: invalid label list")
         dim = artefact.field("dim", int)
         temperature = float(artefact.field("temperature", (int, float)))
         if not math.isfinite(temperature) or temperature <= 0:
             raise IndexCorrupt(f"{artefact.path}: invalid temperature {temperature!r}")
         vectorizers = artefact.field("vectorizers", dict)
-        word_vectorizer = vectorizer_from_state(artefact, "word_vectorizer", vectorizers.get("word_vectorizer"))
-        char_vectorizer = vectorizer_from_state(artefact, "char_vectorizer", vectorizers.get("char_vectorizer"))
+        word_vectorizer = vectorizer_from_state(
+            artefact, "word_vectorizer", vectorizers.get("word_vectorizer")
+        )
+        char_vectorizer = vectorizer_from_state(
+            artefact, "char_vectorizer", vectorizers.get("char_vectorizer")
+        )
         knn_vectors = artefact.array("knn_vectors", kind="f", ndim=2)
         knn_labels = artefact.array("knn_labels", kind="iu", shape=(knn_vectors.shape[0],))
-        if knn_vectors.shape[1] != dim or (knn_labels.size and (knn_labels.min() < 0 or knn_labels.max() >= n_labels)):
+        if knn_vectors.shape[1] != dim or (
+            knn_labels.size and (knn_labels.min() < 0 or knn_labels.max() >= n_labels)
+        ):
             raise IndexCorrupt(f"{artefact.path}: inconsistent neighbour vectors or labels")
         oof_proba = None
         if "oof_proba" in artefact.arrays:

@@ -72,10 +72,16 @@ class LinearScores:
         return result
 
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
-        return {f"{prefix}.coef": self.coef, f"{prefix}.intercept": self.intercept, f"{prefix}.classes": self.classes_}
+        return {
+            f"{prefix}.coef": self.coef,
+            f"{prefix}.intercept": self.intercept,
+            f"{prefix}.classes": self.classes_,
+        }
 
     @classmethod
-    def from_arrays(cls, artefact: Artefact, prefix: str, *, n_labels: int, n_features: int | None) -> LinearScores:
+    def from_arrays(
+        cls, artefact: Artefact, prefix: str, *, n_labels: int, n_features: int | None
+    ) -> LinearScores:
         coef = artefact.array(f"{prefix}.coef", kind="f", ndim=2)
         classes = artefact.array(f"{prefix}.classes", kind="iu", ndim=1)
         intercept = artefact.array(f"{prefix}.intercept", kind="f", shape=(coef.shape[0],))
@@ -88,7 +94,9 @@ class LinearScores:
             or classes.max() >= n_labels
             or np.unique(classes).size != classes.size
         ):
-            raise IndexCorrupt(f"{artefact.path}: inconsistent {prefix} model (coef {coef.shape}, {classes.size} classes)")
+            raise IndexCorrupt(
+                f"{artefact.path}: inconsistent {prefix} model (coef {coef.shape}, {classes.size} classes)"
+            )
         return cls(coef=coef, intercept=intercept, classes_=classes.astype(np.int64))
 
 
@@ -103,7 +111,9 @@ class ScaledLinear:
     @classmethod
     def of(cls, pipeline: Any) -> ScaledLinear:
         scaler, model = pipeline[0], pipeline[-1]
-        return cls(mean=np.asarray(scaler.mean_), scale=np.asarray(scaler.scale_), linear=LinearScores.of(model))
+        return cls(
+            mean=np.asarray(scaler.mean_), scale=np.asarray(scaler.scale_), linear=LinearScores.of(model)
+        )
 
     @property
     def classes_(self) -> np.ndarray:
@@ -137,29 +147,42 @@ def vectorizer_state(vectorizer: Any, prefix: str) -> tuple[dict[str, Any], dict
     for term, column in vectorizer.vocabulary_.items():
         terms[column] = term
     data, ends = pack_strings(terms)
-    arrays = {f"{prefix}.terms": data, f"{prefix}.term_ends": ends, f"{prefix}.idf": np.asarray(vectorizer.idf_)}
+    arrays = {
+        f"{prefix}.terms": data,
+        f"{prefix}.term_ends": ends,
+        f"{prefix}.idf": np.asarray(vectorizer.idf_),
+    }
     return manifest, arrays
 
 
 def vectorizer_from_state(artefact: Artefact, prefix: str, params: Any) -> Any:
-    """Rebuild the ``TfidfVectorizer`` saved by :func:`vectorizer_state`; ``IndexCorrupt`` if it does not add up."""
+    """Rebuild the ``TfidfVectorizer`` saved by :func:`vectorizer_state`; ``IndexCorrupt`` if it does
+    not add up."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     where = f"{artefact.path}: {prefix} vectorizer"
     if not isinstance(params, dict) or set(params) != {*VECTORIZER_PARAMS, "dtype"}:
         raise IndexCorrupt(f"{where}: unexpected parameters")
     ngram = params["ngram_range"]
-    plain = all(value is None or isinstance(value, str | bool) for key, value in params.items() if key != "ngram_range")
+    plain = all(
+        value is None or isinstance(value, str | bool)
+        for key, value in params.items()
+        if key != "ngram_range"
+    )
     if (
         not plain
         or params["analyzer"] not in _ANALYZERS
         or params["dtype"] not in _DTYPES
         or params["norm"] not in (None, "l1", "l2")
-        or not (isinstance(ngram, list) and len(ngram) == 2 and all(type(n) is int and 0 < n < 20 for n in ngram))
+        or not (
+            isinstance(ngram, list) and len(ngram) == 2 and all(type(n) is int and 0 < n < 20 for n in ngram)
+        )
     ):
         raise IndexCorrupt(f"{where}: unexpected parameters")
     terms = unpack_strings(
-        artefact.array(f"{prefix}.terms", kind="u"), artefact.array(f"{prefix}.term_ends", kind="iu"), where=where
+        artefact.array(f"{prefix}.terms", kind="u"),
+        artefact.array(f"{prefix}.term_ends", kind="iu"),
+        where=where,
     )
     idf = artefact.array(f"{prefix}.idf", kind="f", shape=(len(terms),))
     if len(set(terms)) != len(terms) or not terms:

@@ -184,7 +184,7 @@ def test_a_planted_pickle_is_refused_unread(fitted: LabelModel, tmp_path: Path) 
 
     marker = tmp_path / "pwned"
     payload = pickle.dumps(PlantedPayload(marker))
-    pickle.loads(payload)  # the control: unpickling it does run code
+    pickle.loads(payload)  # noqa: S301  (the control: unpickling it does run code)
     assert marker.exists()
     marker.unlink()
 
@@ -208,7 +208,9 @@ def test_an_inconsistent_artefact_is_refused_before_use(fitted: LabelModel, tmp_
     path = tmp_path / "label_model.bin"
     fitted.save(path)
     with pytest.raises(IndexCorrupt, match="stacker"):
-        LabelModel.load(_rewrite_arrays(path, **{"stacker.coef": np.zeros((4, 3))}), embedding_model="fake-32")
+        LabelModel.load(
+            _rewrite_arrays(path, **{"stacker.coef": np.zeros((4, 3))}), embedding_model="fake-32"
+        )
     with pytest.raises(IndexCorrupt, match="knn_labels"):
         LabelModel.load(_rewrite_arrays(path, knn_labels=np.zeros(3, np.int32)), embedding_model="fake-32")
 

@@ -162,7 +162,9 @@ def test_a_planted_or_old_pickled_model_is_never_executed_and_a_retrain_replaces
     assert "unusable" in caplog.text and "bad magic" in caplog.text
 
     # The format this code wrote before (a pickle in the container, format 2): ignored, never unpickled.
-    write_container(label_model_path(), b"SBLABEL1", {"format_version": 2, "embedding_model": embedder().name}, payload)
+    write_container(
+        label_model_path(), b"SBLABEL1", {"format_version": 2, "embedding_model": embedder().name}, payload
+    )
     label_services._cache.checked_at = 0.0
     caplog.clear()
     assert current_label_model() is None
