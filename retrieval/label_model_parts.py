@@ -56,7 +56,7 @@ class LinearScores:
 
     def decision_function(self, features: Any) -> np.ndarray:
         """As scikit-learn's: one column per class, or a single score for two classes."""
-        scores = np.asarray(features @ self.coef.T) + self.intercept
+        scores: np.ndarray = np.asarray(features @ self.coef.T) + self.intercept
         return scores.reshape(-1) if scores.shape[1] == 1 else scores
 
     def predict_log_proba(self, features: Any) -> np.ndarray:

@@ -17,7 +17,10 @@ MAGIC = b"SBTEST01"
 
 def test_round_trip_is_atomic_and_versioned(tmp_path: Path) -> None:
     path = tmp_path / "model.bin"
-    arrays = {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "ids": np.array([3, 1], dtype=np.int64)}
+    arrays: dict[str, np.ndarray] = {
+        "w": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "ids": np.array([3, 1], dtype=np.int64),
+    }
     save_artefact(path, magic=MAGIC, format_version=1, manifest={"name": "ranker", "c": 0.5}, arrays=arrays)
     assert [p.name for p in tmp_path.iterdir()] == ["model.bin"], "no temporary file left"
     loaded = load_artefact(path, magic=MAGIC, format_version=1)
