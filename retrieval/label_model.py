@@ -14,18 +14,21 @@ temperature fitted on the stacker's own out-of-fold predictions makes the top pr
 says ("0.9" is right about 90% of the time), so that ``confidence >= t`` can decide automatic routing.
 Everything is learned from the history it is given, nothing else.
 
-One artefact file (the container format of :mod:`retrieval._storage`: written to a temporary file,
-fsynced, renamed) holds the fitted parts with a format version, the embedding model's name and the
-label set. Loading one made with another embedding model, format or scikit-learn version raises
-:class:`LabelModelStale`: retrain, never mix.
+One artefact file holds the fitted parts as NumPy arrays and a JSON manifest (format version,
+embedding model's name, label set, parameters: :mod:`retrieval.array_artefact`, written to a temporary
+file, fsynced, renamed), never pickled objects: loading it cannot execute code, whoever wrote the file.
+The linear parts are computed with NumPy from their coefficients (:mod:`retrieval.label_model_parts`),
+the TF-IDF vectorizers are rebuilt from their vocabulary and IDF. Format 2 (a pickle) is refused
+unread (``IndexFormatMismatch``). Loading one made with another embedding model or scikit-learn version
+raises :class:`LabelModelStale`: retrain, never mix.
 
 No Django here; scikit-learn, SciPy and NumPy's heavy paths load inside the functions that need them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import pickle
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,8 +37,9 @@ from typing import Any
 
 import numpy as np
 
-from retrieval._storage import read_container, write_container
-from retrieval.errors import IndexLoadError
+from retrieval.array_artefact import Artefact, load_artefact, save_artefact
+from retrieval.errors import IndexCorrupt, IndexLoadError
+from retrieval.label_model_parts import LinearScores, ScaledLinear, vectorizer_from_state, vectorizer_state
 
 __all__ = [
     "FitOptions",
@@ -46,7 +50,8 @@ __all__ = [
     "threshold_for_precision",
 ]
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+"""3: NumPy arrays and a JSON manifest. 2 was a pickle: never read again."""
 MAGIC = b"SBLABEL1"
 MIN_CLASSES = 2
 _LOG_FLOOR = math.log(1e-6)
@@ -81,12 +86,12 @@ class LabelModel:
 
     labels: tuple[str, ...]
     embedding_model: str
-    semantic: Any
+    semantic: LinearScores
     word_vectorizer: Any
-    word_model: Any
+    word_model: LinearScores
     char_vectorizer: Any
-    char_model: Any
-    stacker: Any
+    char_model: LinearScores
+    stacker: ScaledLinear
     temperature: float
     knn_vectors: np.ndarray
     knn_labels: np.ndarray
@@ -129,69 +134,129 @@ class LabelModel:
     # -- persistence ----------------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
-        """Write the artefact atomically (temporary file, fsync, rename)."""
+        """Write the artefact atomically (temporary file, fsync, rename): arrays and a manifest only."""
         import sklearn
 
-        header = {
-            "format_version": FORMAT_VERSION,
+        word_params, word_arrays = vectorizer_state(self.word_vectorizer, "word_vectorizer")
+        char_params, char_arrays = vectorizer_state(self.char_vectorizer, "char_vectorizer")
+        manifest = {
             "embedding_model": self.embedding_model,
             "labels": list(self.labels),
             "sklearn_version": sklearn.__version__,
             "dim": int(self.knn_vectors.shape[1]),
+            "temperature": float(self.temperature),
+            "options": dataclasses.asdict(self.options),
+            "vectorizers": {"word_vectorizer": word_params, "char_vectorizer": char_params},
             "stats": self.stats,
         }
-        parts = {
-            "semantic": self.semantic,
-            "word_vectorizer": self.word_vectorizer,
-            "word_model": self.word_model,
-            "char_vectorizer": self.char_vectorizer,
-            "char_model": self.char_model,
-            "stacker": self.stacker,
-            "temperature": self.temperature,
+        arrays = {
+            **self.semantic.arrays("semantic"),
+            **self.word_model.arrays("word_model"),
+            **self.char_model.arrays("char_model"),
+            **self.stacker.arrays("stacker"),
+            **word_arrays,
+            **char_arrays,
             "knn_vectors": self.knn_vectors,
             "knn_labels": self.knn_labels,
-            "options": self.options,
-            "oof_proba": self.oof_proba,
         }
-        write_container(Path(path), MAGIC, header, pickle.dumps(parts, protocol=5))
+        if self.oof_proba is not None:
+            arrays["oof_proba"] = self.oof_proba
+        save_artefact(
+            Path(path), magic=MAGIC, format_version=FORMAT_VERSION, manifest=manifest, arrays=arrays
+        )
 
     @classmethod
     def load(cls, path: Path, *, embedding_model: str, labels: Sequence[str] | None = None) -> LabelModel:
-        """Load an artefact written by :meth:`save`.
+        """Load an artefact written by :meth:`save`; nothing in the file is executed or unpickled.
 
-        Raises ``FileNotFoundError``, ``IndexCorrupt`` (damaged), ``IndexFormatMismatch`` (another
-        format) or ``LabelModelStale`` (another embedding model, scikit-learn version or, when
-        ``labels`` is given, another label set).
+        Raises ``FileNotFoundError``, ``IndexCorrupt`` (damaged, foreign or inconsistent),
+        ``IndexFormatMismatch`` (another format, such as the pickled format 2) or ``LabelModelStale``
+        (another embedding model, scikit-learn version or, when ``labels`` is given, another label set).
         """
         import sklearn
 
-        header, payload = read_container(Path(path), MAGIC, format_version=FORMAT_VERSION)
-        saved_model = header.get("embedding_model")
+        artefact = load_artefact(Path(path), magic=MAGIC, format_version=FORMAT_VERSION)
+        saved_model = artefact.manifest.get("embedding_model")
         if saved_model != embedding_model:
             raise LabelModelStale(
                 f"{path}: fitted on embeddings of {saved_model!r}, now using {embedding_model!r}: retrain it"
             )
-        if header.get("sklearn_version") != sklearn.__version__:
+        if artefact.manifest.get("sklearn_version") != sklearn.__version__:
             raise LabelModelStale(
-                f"{path}: written by scikit-learn {header.get('sklearn_version')}, this is "
+                f"{path}: written by scikit-learn {artefact.manifest.get('sklearn_version')}, this is "
                 f"{sklearn.__version__}: retrain it"
             )
-        saved_labels = tuple(header.get("labels") or ())
+        saved_labels = tuple(artefact.field("labels", list))
+        if not all(isinstance(label, str) for label in saved_labels):
+            raise IndexCorrupt(f"{path}: labels are not all strings")
         if labels is not None and set(saved_labels) != set(labels):
             added = sorted(set(labels) - set(saved_labels))
             dropped = sorted(set(saved_labels) - set(labels))
             raise LabelModelStale(
                 f"{path}: label set differs (new: {added[:5]}, gone: {dropped[:5]}): retrain it"
             )
-        # The artefact is written only by this code into the operator's own INDEX_DIR, and its
-        # checksum was verified above; it is never loaded from user uploads.
-        parts = pickle.loads(payload)  # noqa: S301
-        return cls(
-            labels=saved_labels,
-            embedding_model=saved_model,
-            stats=dict(header.get("stats") or {}),
-            **parts,
+        return cls._from_artefact(artefact, saved_labels, saved_model)
+
+    @classmethod
+    def _from_artefact(cls, artefact: Artefact, labels: tuple[str, ...], embedding_model: str) -> LabelModel:
+        """The model from checked arrays: any inconsistency is ``IndexCorrupt``, before it is used."""
+        n_labels = len(labels)
+        if n_labels < MIN_CLASSES or len(set(labels)) != n_labels:
+            raise IndexCorrupt(f"{artefact.path}: invalid label list")
+        dim = artefact.field("dim", int)
+        temperature = float(artefact.field("temperature", (int, float)))
+        if not math.isfinite(temperature) or temperature <= 0:
+            raise IndexCorrupt(f"{artefact.path}: invalid temperature {temperature!r}")
+        vectorizers = artefact.field("vectorizers", dict)
+        word_vectorizer = vectorizer_from_state(
+            artefact, "word_vectorizer", vectorizers.get("word_vectorizer")
         )
+        char_vectorizer = vectorizer_from_state(
+            artefact, "char_vectorizer", vectorizers.get("char_vectorizer")
+        )
+        knn_vectors = artefact.array("knn_vectors", kind="f", ndim=2)
+        knn_labels = artefact.array("knn_labels", kind="iu", shape=(knn_vectors.shape[0],))
+        if knn_vectors.shape[1] != dim or (
+            knn_labels.size and (knn_labels.min() < 0 or knn_labels.max() >= n_labels)
+        ):
+            raise IndexCorrupt(f"{artefact.path}: inconsistent neighbour vectors or labels")
+        oof_proba = None
+        if "oof_proba" in artefact.arrays:
+            oof_proba = artefact.array("oof_proba", kind="f", ndim=2)
+            if oof_proba.shape[1] != n_labels:
+                raise IndexCorrupt(f"{artefact.path}: out-of-fold probabilities have the wrong width")
+        options = _options_from(artefact)
+        return cls(
+            labels=labels,
+            embedding_model=embedding_model,
+            semantic=LinearScores.from_arrays(artefact, "semantic", n_labels=n_labels, n_features=dim),
+            word_vectorizer=word_vectorizer,
+            word_model=LinearScores.from_arrays(
+                artefact, "word_model", n_labels=n_labels, n_features=len(word_vectorizer.vocabulary)
+            ),
+            char_vectorizer=char_vectorizer,
+            char_model=LinearScores.from_arrays(
+                artefact, "char_model", n_labels=n_labels, n_features=len(char_vectorizer.vocabulary)
+            ),
+            stacker=ScaledLinear.from_arrays(artefact, "stacker", n_labels=n_labels),
+            temperature=temperature,
+            knn_vectors=knn_vectors,
+            knn_labels=knn_labels,
+            options=options,
+            stats=dict(artefact.field("stats", dict)),
+            oof_proba=oof_proba,
+        )
+
+
+def _options_from(artefact: Artefact) -> FitOptions:
+    saved = artefact.field("options", dict)
+    defaults = dataclasses.asdict(FitOptions())
+    if set(saved) != set(defaults) or any(
+        type(saved[name]) is not type(default) and not (type(default) is float and type(saved[name]) is int)
+        for name, default in defaults.items()
+    ):
+        raise IndexCorrupt(f"{artefact.path}: invalid fit options {saved!r}")
+    return FitOptions(**saved)
 
 
 # --- fitting ---------------------------------------------------------------------------------------
@@ -268,12 +333,13 @@ def fit_label_model(
     advance("stacker and calibration")
 
     oof_proba = _softmax(oof_stacked / temperature, len(label_set))
-    stacker = _fit_stacker(stack_features, y, options)
-    semantic = _fit_semantic(vectors, y, options)
+    # The final parts keep only their arrays: what is saved, and what a loaded model computes with.
+    stacker = ScaledLinear.of(_fit_stacker(stack_features, y, options))
+    semantic = LinearScores.of(_fit_semantic(vectors, y, options))
     advance("semantic model, all history")
-    word_model = _fit_lexical(word_matrix, y, options)
+    word_model = LinearScores.of(_fit_lexical(word_matrix, y, options))
     advance("word model, all history")
-    char_model = _fit_lexical(char_matrix, y, options)
+    char_model = LinearScores.of(_fit_lexical(char_matrix, y, options))
     advance("character model, all history")
 
     keep = slice(max(0, len(texts) - options.max_knn_rows), None)

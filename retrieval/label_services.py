@@ -4,7 +4,9 @@
 stored embeddings; entries of another embedding model are embedded again) and replaces the artefact
 atomically. A periodic task runs it (``retrieval.tasks.retrain_label_model``). Every process loads the
 current artefact on first use and again when the file changes; a missing, damaged or foreign-model
-artefact means "no label model" (decisions then rest on neighbour votes) until the next training.
+artefact means "no label model" (decisions then rest on neighbour votes) until the next training. The
+artefact is arrays and JSON (:mod:`retrieval.array_artefact`): a file planted in ``INDEX_DIR`` (a
+pickle, say) is refused unread, never executed, and an older, pickled label model is ignored.
 """
 
 from __future__ import annotations
@@ -123,7 +125,7 @@ _cache = _Cache()
 
 def current_label_model() -> LabelModel | None:
     """The saved label model (reloaded when its file changes), or None when there is no usable one."""
-    from retrieval.errors import IndexLoadError
+    from retrieval.errors import IndexFormatMismatch, IndexLoadError
     from retrieval.label_model import LabelModel
     from retrieval.services import embedder
 
@@ -143,6 +145,15 @@ def current_label_model() -> LabelModel | None:
             return _cache.model
         try:
             _cache.model = LabelModel.load(path, embedding_model=embedder().name)
+        except IndexFormatMismatch as exc:
+            # An older format (format 2 was a pickle) is never deserialised: it waits for a retrain.
+            logger.warning(
+                "label model at %s is in an older format (%s): ignored, never unpickled; the periodic "
+                "retraining replaces it, or run manage.py train_classifier",
+                path,
+                exc,
+            )
+            _cache.model = None
         except (IndexLoadError, OSError) as exc:
             logger.warning(
                 "label model at %s unusable (%s); retrain it (manage.py train_classifier)", path, exc

@@ -3,7 +3,7 @@
 # on the embedded default (SQLite, a filesystem broker, the embedded model) unless URLs are set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/bootstrap.sh requirements.txt
+scripts/bootstrap.sh requirements.lock
 VENV="${SWITCHBOARD_VENV:-.venv}"
 PY="$VENV/bin/python"
 PORT="${PORT:-8000}"

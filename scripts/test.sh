@@ -3,7 +3,7 @@
 # Extra arguments go to pytest, e.g. scripts/test.sh tests/tickets -k audit
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/bootstrap.sh requirements-dev.txt
+scripts/bootstrap.sh requirements-dev.lock
 scripts/services.sh
 VENV="${SWITCHBOARD_VENV:-.venv}"
 exec "$VENV/bin/python" -m pytest "$@"

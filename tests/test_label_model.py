@@ -142,3 +142,97 @@ def test_calibration_measures() -> None:
     assert threshold_for_precision(confidence, correct, 0.99) == (None, 0.0)
     threshold, coverage = threshold_for_precision(confidence, correct, 0.75)
     assert threshold == pytest.approx(0.6) and coverage == 1.0
+
+
+# --- the saved artefact: arrays and JSON, the fitted model's numbers, nothing executed ------------------
+
+
+class PlantedPayload:
+    """What an attacker with write access to INDEX_DIR would plant: unpickling it creates ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[Path]]:
+        return (Path.touch, (self.marker,))
+
+
+def test_a_saved_model_predicts_exactly_what_the_fitted_one_does(fitted: LabelModel, tmp_path: Path) -> None:
+    path = tmp_path / "label_model.bin"
+    fitted.save(path)
+    loaded = LabelModel.load(path, embedding_model="fake-32", labels=list(TOPICS))
+    texts, vectors, _ = make_tickets(300, noise=0.3, seed=11)  # held out: never seen by the fit
+    texts += ["Ünïcödé refund für den Laptop", "", "zzz qqq"]  # unseen words, an empty text
+    vectors = np.vstack([vectors, vectors[:3]])
+    np.testing.assert_allclose(
+        loaded.predict_proba(texts=texts, embeddings=vectors),
+        fitted.predict_proba(texts=texts, embeddings=vectors),
+        rtol=1e-12,
+        atol=1e-15,
+    )
+    assert loaded.options == fitted.options and loaded.temperature == fitted.temperature
+    assert loaded.oof_proba is not None and fitted.oof_proba is not None
+    np.testing.assert_array_equal(loaded.oof_proba, fitted.oof_proba)
+    assert loaded.stats == fitted.stats
+
+
+def test_a_planted_pickle_is_refused_unread(fitted: LabelModel, tmp_path: Path) -> None:
+    import pickle
+
+    from retrieval._storage import write_container
+    from retrieval.errors import IndexFormatMismatch
+
+    marker = tmp_path / "pwned"
+    payload = pickle.dumps(PlantedPayload(marker))
+    pickle.loads(payload)  # noqa: S301  (the control: unpickling it does run code)
+    assert marker.exists()
+    marker.unlink()
+
+    path = tmp_path / "label_model.bin"
+    path.write_bytes(payload)  # a bare pickle in place of the artefact
+    with pytest.raises(IndexCorrupt, match="bad magic"):
+        LabelModel.load(path, embedding_model="fake-32")
+    # The old format 2 was a pickle inside the container: its header is read, its payload never.
+    write_container(path, b"SBLABEL1", {"format_version": 2, "embedding_model": "fake-32"}, payload)
+    with pytest.raises(IndexFormatMismatch, match="format_version 2"):
+        LabelModel.load(path, embedding_model="fake-32")
+    # The current format with an object array slipped into its arrays.
+    fitted.save(path)
+    header_and_arrays = _rewrite_arrays(path, knn_labels=np.array([PlantedPayload(marker)], dtype=object))
+    with pytest.raises(IndexCorrupt, match="cannot read the arrays"):
+        LabelModel.load(header_and_arrays, embedding_model="fake-32")
+    assert not marker.exists(), "nothing in a planted file was executed"
+
+
+def test_an_inconsistent_artefact_is_refused_before_use(fitted: LabelModel, tmp_path: Path) -> None:
+    path = tmp_path / "label_model.bin"
+    fitted.save(path)
+    with pytest.raises(IndexCorrupt, match="stacker"):
+        LabelModel.load(
+            _rewrite_arrays(path, **{"stacker.coef": np.zeros((4, 3))}), embedding_model="fake-32"
+        )
+    with pytest.raises(IndexCorrupt, match="knn_labels"):
+        LabelModel.load(_rewrite_arrays(path, knn_labels=np.zeros(3, np.int32)), embedding_model="fake-32")
+
+
+def _rewrite_arrays(path: Path, **replace: np.ndarray) -> Path:
+    """A copy of the artefact at ``path`` with some arrays replaced (pickled if they hold objects)."""
+    import io
+    import zipfile
+
+    from retrieval._storage import read_container, write_container
+    from retrieval.label_model import FORMAT_VERSION, MAGIC
+
+    header, payload = read_container(path, MAGIC, format_version=FORMAT_VERSION)
+    with np.load(io.BytesIO(payload), allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    arrays.update(replace)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, value in arrays.items():
+            with archive.open(f"{name}.npy", "w") as member:
+                np.lib.format.write_array(member, value, allow_pickle=True)
+    target = path.with_name("rewritten.bin")
+    header = {k: v for k, v in header.items() if k not in ("payload_bytes", "payload_crc32")}
+    write_container(target, MAGIC, header, buffer.getbuffer())
+    return target

@@ -136,3 +136,44 @@ def test_retrain_task(knowledge_dir: Path, eager_celery: None) -> None:
 def test_the_models_weight_comes_from_settings(knowledge_dir: Path, settings: object) -> None:
     settings.LLM_DECISION_WEIGHT = 7.5  # type: ignore[attr-defined]
     assert decision_policy().model_weight == 7.5
+
+
+class PlantedPayload:
+    """Unpickling this creates ``marker``: what a writer of INDEX_DIR could plant for the workers."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[Path]]:
+        return (Path.touch, (self.marker,))
+
+
+def test_a_planted_or_old_pickled_model_is_never_executed_and_a_retrain_replaces_it(
+    knowledge_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import pickle
+
+    from retrieval._storage import write_container
+
+    marker = tmp_path / "executed"
+    payload = pickle.dumps(PlantedPayload(marker), protocol=5)
+    label_model_path().write_bytes(payload)  # a bare pickle where the model lives
+    assert current_label_model() is None
+    assert "unusable" in caplog.text and "bad magic" in caplog.text
+
+    # The format this code wrote before (a pickle in the container, format 2): ignored, never unpickled.
+    write_container(
+        label_model_path(), b"SBLABEL1", {"format_version": 2, "embedding_model": embedder().name}, payload
+    )
+    label_services._cache.checked_at = 0.0
+    caplog.clear()
+    assert current_label_model() is None
+    assert predict_label_probs(texts=["x"], embeddings=np.zeros((1, 384), np.float32)) is None
+    assert "older format" in caplog.text and "never unpickled" in caplog.text
+    assert not marker.exists(), "nothing in the planted files ran"
+
+    add_entries(["Billing", "Access"], 15)
+    assert train_label_model().trained
+    model = current_label_model()
+    assert model is not None and set(model.labels) == {"Billing", "Access"}
+    assert not marker.exists()

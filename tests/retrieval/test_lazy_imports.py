@@ -17,6 +17,9 @@ MODULES = [
     "retrieval.lexical",
     "retrieval.doc_table",
     "retrieval.knowledge_base",
+    "retrieval.array_artefact",
+    "retrieval.label_model_parts",
+    "retrieval.label_model",
 ]
 HEAVY = ["torch", "faiss", "sentence_transformers", "transformers", "scipy", "django"]
 
