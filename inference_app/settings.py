@@ -16,7 +16,7 @@ import django_stubs_ext
 
 from inference_app.env import ConfigError, Env, read_dotenv
 from inference_app.logging import logging_config
-from tickets.pipeline.flow import stages as pipeline_stages
+from tickets.pipeline import stages as pipeline_stages
 
 # Lets admin and queryset classes be subscripted at run time, as their type hints do.
 django_stubs_ext.monkeypatch()

@@ -46,11 +46,10 @@ from tickets.models import (
     Ticket,
     TicketStatus,
 )
-from tickets.pipeline import screening
-from tickets.pipeline.flow import input as inputs
-from tickets.pipeline.flow import model as decisions
-from tickets.pipeline.flow import output as routing
-from tickets.pipeline.flow import stages
+from tickets.pipeline import input as inputs
+from tickets.pipeline import model as decisions
+from tickets.pipeline import output as routing
+from tickets.pipeline import screening, stages
 from tickets.services.lifecycle import ticket_transition
 from tickets.services.webhooks import webhook_emit
 

@@ -26,7 +26,7 @@ from tickets.forms import (
 )
 from tickets.models import AuditEvent, PipelineStage, Suggestion, Ticket, TicketStatus
 from tickets.permissions import visible_tickets
-from tickets.pipeline.flow import stages
+from tickets.pipeline import stages
 from tickets.selectors import audit_timeline, cited_tickets
 from tickets.services import agent_actions as actions
 from tickets.services.lifecycle import InvalidTransition
