@@ -361,7 +361,7 @@ SPECTACULAR_SETTINGS = {
     ],
     "ENUM_NAME_OVERRIDES": {
         "TicketStatusEnum": "tickets.models.TicketStatus",
-        "PipelineStageEnum": "tickets.models.PipelineStage",
+        "PipelineStageEnum": "tickets.pipeline.stages.CHOICES",
         "AuditStageEnum": "tickets.models.AuditEvent.Stage",
         "WebhookEventEnum": "tickets.models.WebhookEvent",
         "DeliveryStatusEnum": "tickets.models.WebhookDelivery.Status",
