@@ -83,7 +83,7 @@ def test_dockerfile_layer_order_keeps_a_code_change_cheap() -> None:
     """Requirements, then the model export, then the code: a code change redoes only the last steps."""
     instructions = dockerfile_instructions()
     position = {
-        "requirements": instructions.index(("COPY", "requirements.txt ./")),
+        "requirements": instructions.index(("COPY", "${REQUIREMENTS} ./")),
         "install": next(
             i for i, (k, rest) in enumerate(instructions) if k == "RUN" and "pip install" in rest
         ),
