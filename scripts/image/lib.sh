@@ -145,6 +145,10 @@ service_image_ensure() {
 LLAMA_CMAKE_ARGS="${LLAMA_CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
 llama_wheel_ensure() {
     local root="$1" pin key dir python
+    if [ -n "${LLAMA_WHEEL_DIR:-}" ] && compgen -G "$LLAMA_WHEEL_DIR/llama_cpp_python-*.whl" >/dev/null; then
+        log "llama-cpp-python wheel from LLAMA_WHEEL_DIR=$LLAMA_WHEEL_DIR"
+        return 0
+    fi
     pin="$(grep -iE '^llama-cpp-python==' "$root/requirements.txt" | head -n 1 | cut -d'=' -f3 | cut -d' ' -f1)"
     key="$(printf '%s\n' "$pin" "$LLAMA_CMAKE_ARGS" | sha256sum | cut -c1-12)"
     dir="$SB_CACHE/wheelhouse/llama-$key"
@@ -178,9 +182,15 @@ wheelhouse_serve() {
     local root="$SB_CACHE/wheelhouse-served" base="http://127.0.0.1:$WHEELHOUSE_PORT" n=0 location path
     rm -rf "$root" && mkdir -p "$root"
     WHEELHOUSE_FIND_LINKS="" WHEELHOUSE_INDEXES=""
-    for location in "${LLAMA_WHEEL_DIR:-}" $(pip_config_values find-links); do
+    # The llama wheel's folder keeps its name (it holds the wheel's build key): a new wheel changes
+    # the build argument, so the install layer is rebuilt with it.
+    if [ -n "${LLAMA_WHEEL_DIR:-}" ]; then
+        ln -s "$LLAMA_WHEEL_DIR" "$root/$(basename "$LLAMA_WHEEL_DIR")"
+        WHEELHOUSE_FIND_LINKS="$base/$(basename "$LLAMA_WHEEL_DIR")/"
+    fi
+    for location in $(pip_config_values find-links); do
         path="${location#file://}"
-        [ -n "$path" ] && [ -d "$path" ] || continue
+        [ -d "$path" ] || continue
         n=$((n + 1)) && ln -s "$path" "$root/links$n"
         WHEELHOUSE_FIND_LINKS+="${WHEELHOUSE_FIND_LINKS:+ }$base/links$n/"
     done
