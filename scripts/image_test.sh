@@ -155,6 +155,13 @@ for container in $(compose ps -q); do
 done
 
 http() { curl -sS --max-time 20 -H 'X-Forwarded-Proto: https' "$@"; }
+# The token, made while gunicorn boots (the database is migrated once `up` returns).
+TOKEN="$(compose exec -T web python manage.py shell -c "
+from tickets.tokens import token_create
+_, raw = token_create(name='image-test', scopes=['read', 'write'])
+print(raw)" 2>/dev/null | grep -E '^sb_' | tail -n 1)"
+[ -n "$TOKEN" ] || fail "no API token was made (manage.py shell in the web container)"
+AUTH="Authorization: Bearer $TOKEN"
 deadline=$((SECONDS + 300))
 until [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$WEB/readyz")" = 200 ]; do
     [ $SECONDS -lt $deadline ] || { curl -s "$WEB/readyz" >&2; fail "/readyz did not answer 200 within 300 s"; }
@@ -163,12 +170,6 @@ done
 READY_SECONDS=$((SECONDS - up_start))
 log "/readyz 200, ${READY_SECONDS}s after compose up"
 
-TOKEN="$(compose exec -T web python manage.py shell -c "
-from tickets.tokens import token_create
-_, raw = token_create(name='image-test', scopes=['read', 'write'])
-print(raw)" 2>/dev/null | grep -E '^sb_' | tail -n 1)"
-[ -n "$TOKEN" ] || fail "no API token was made (manage.py shell in the web container)"
-AUTH="Authorization: Bearer $TOKEN"
 
 json_field() { python3 -c "import json, sys; print(json.load(sys.stdin)$1)"; }
 create_ticket() {
