@@ -148,6 +148,8 @@ def test_hostnet_every_cpu_profile_container_uses_the_host_network(hostnet: dict
     for name, service in services.items():
         assert service.get("network_mode") == "host", name
         assert "networks" not in service, name
+    # Compose makes no network of its own (it would be a bridge): its default is the host's.
+    assert hostnet["networks"]["default"] == {"name": "host", "external": True}
     queues = {queue for service in services.values() for queue in queues_of(service.get("command", []))}
     assert queues == {"ingest", "model", "output", "switchboard"}
 
