@@ -57,6 +57,8 @@ cleanup() {
     [ -n "$WHEELHOUSE_PID" ] && kill "$WHEELHOUSE_PID" 2>/dev/null
     [ -n "$SAMPLER_PID" ] && kill "$SAMPLER_PID" 2>/dev/null
     "$DOCKER" image prune -f >/dev/null 2>&1
+    # Keep the build cache from growing without bound (the most recently used layers stay).
+    "$DOCKER" builder prune -f --keep-storage "${IMAGE_TEST_KEEP_CACHE:-12GB}" >/dev/null 2>&1
     rm -rf "$WORK"
     [ "$status" -eq 0 ] || echo "==> image test FAILED (exit $status)" >&2
     exit "$status"
