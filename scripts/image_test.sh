@@ -17,7 +17,6 @@ cd "$(dirname "$0")/.."
 ROOT="$PWD"
 # shellcheck source=scripts/image/lib.sh
 source scripts/image/lib.sh
-mkdir -p "$SB_CACHE"
 
 skip() {
     echo "==> image test SKIPPED: $*"
@@ -25,8 +24,9 @@ skip() {
 }
 [ "$(uname -s)" = Linux ] || skip "not Linux"
 engine_install || skip "Docker is not installed and cannot be installed here (needs root and apt)"
-engine_start || skip "the Docker engine cannot start here (see $DOCKERD_LOG)"
+engine_start || skip "no Docker engine answers and none can be started here (it needs root; see $DOCKERD_LOG)"
 COMPOSE="$(docker_compose_cmd)" || skip "no docker compose here"
+mkdir -p "$SB_CACHE"
 
 PROJECT="${IMAGE_TEST_PROJECT:-switchboard-imagetest}"
 IMAGE="${IMAGE_TEST_IMAGE:-switchboard:imagetest}"

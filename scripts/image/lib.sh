@@ -38,6 +38,8 @@ engine_install() {
 # overlay2. Returns non-zero when it cannot start (e.g. no privileges for namespaces or mounts).
 engine_start() {
     engine_answers && return 0
+    # Starting an engine (and debootstrap after it) needs root.
+    [ "$(id -u)" -eq 0 ] || return 1
     local dockerd
     dockerd="$(command -v dockerd || echo /usr/sbin/dockerd)"
     log "starting dockerd (log: $DOCKERD_LOG)"
