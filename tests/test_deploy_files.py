@@ -110,7 +110,8 @@ def test_dockerfile_is_multi_stage_non_root_and_offline() -> None:
     cmd = [rest for keyword, rest in runtime if keyword == "CMD"][-1]
     assert "deploy/gunicorn.conf.py" in cmd and (DEPLOY / "gunicorn.conf.py").is_file()
     build_runs = " ".join(rest for keyword, rest in instructions[:last_from] if keyword == "RUN")
-    assert "pip install" in build_runs and "-r requirements.txt" in build_runs
+    assert "pip install" in build_runs and '-r "${REQUIREMENTS}"' in build_runs
+    assert ("ARG", "REQUIREMENTS=requirements.txt") in instructions
     assert "ensure_exported()" in build_runs and "collectstatic" in build_runs
     # The build context leaves out local state.
     ignored = (DEPLOY / "Dockerfile.dockerignore").read_text().split()
