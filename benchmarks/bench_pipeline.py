@@ -28,7 +28,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DB = "switchboard_bench_pipeline"
+DB = os.environ.get("BENCH_PIPELINE_DB", "switchboard_bench_pipeline")
+REDIS_DB = os.environ.get("BENCH_PIPELINE_REDIS_DB", "13")
 
 
 def main() -> None:
@@ -56,8 +57,8 @@ def main() -> None:
     env = {
         "DJANGO_SETTINGS_MODULE": "inference_app.settings",
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB}",
-        "REDIS_URL": "redis://127.0.0.1:6379/13",
-        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/13",
+        "REDIS_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
+        "CELERY_BROKER_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
         "SWITCHBOARD_DATA_DIR": str(data_dir),
         "PIPELINE_USE_MODEL": args.use_model,
         "PIPELINE_BATCH_SIZE": str(args.batch_size),
@@ -74,7 +75,7 @@ def main() -> None:
         psql = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc"]
         subprocess.run([*psql, f"DROP DATABASE IF EXISTS {DB}"], check=True)
         subprocess.run([*psql, f"CREATE DATABASE {DB}"], check=True)
-        subprocess.run(["redis-cli", "-n", "13", "flushdb"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["redis-cli", "-n", REDIS_DB, "flushdb"], check=True, stdout=subprocess.DEVNULL)
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "-v0"], check=True, cwd=ROOT)
     subprocess.run([*manage, "load_demo"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
