@@ -58,7 +58,11 @@ class BatchTicketSerializer(serializers.Serializer[Any]):
 class BatchErrorSerializer(serializers.Serializer[Any]):
     code = serializers.CharField()
     message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    # The error format's name; DRF's metaclass takes declared fields off the class, so it does not
+    # shadow Serializer.fields at run time.
+    fields = serializers.DictField(  # type: ignore[assignment]
+        child=serializers.ListField(child=serializers.CharField())
+    )
 
 
 class BatchItemResultSerializer(serializers.Serializer[Any]):
