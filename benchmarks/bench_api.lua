@@ -1,4 +1,4 @@
--- wrk script for benchmarks/bench_api.py: POST /api/v1/tickets, each request with its own
+-- wrk script for benchmarks/bench_api.py: POST /api/v1/tickets (or the reference endpoint, args[3]), each request with its own
 -- external_id and Idempotency-Key. Counts per thread what it sent and what came back, so the
 -- driver can compare tickets created with requests accepted (and those cut off in flight).
 local threads = {}
@@ -13,6 +13,7 @@ end
 function init(args)
   run = args[1] or "run"
   token = args[2] or ""
+  path = args[3] or "/api/v1/tickets"
   sent, received, created, other = 0, 0, 0, 0
   body_text = string.rep("The invoice for March shows a charge I do not recognise. ", 5)
 end
@@ -28,7 +29,7 @@ function request()
     ["Authorization"] = "Bearer " .. token,
     ["Idempotency-Key"] = external_id,
   }
-  return wrk.format("POST", "/api/v1/tickets", headers, body)
+  return wrk.format("POST", path, headers, body)
 end
 
 function response(status, headers, body)

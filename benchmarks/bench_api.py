@@ -2,7 +2,14 @@
 
     python benchmarks/bench_api.py                       # 50, 100, 200 clients, 60 s each
     python benchmarks/bench_api.py --duration 20 --workers 3 --concurrency 100
+    python benchmarks/bench_api.py --endpoints reference,single --concurrency 50 --duration 20
     python benchmarks/bench_api.py --profile 3000        # where one request's time goes (cProfile)
+
+Each concurrency runs each of ``--endpoints``: ``single`` (POST /api/v1/tickets), ``batch`` (POST
+/api/v1/tickets/batch, ``--batch-size`` items per request; tickets/s counts the items created) and
+``reference``: the yardstick, a bare Django view that parses the same JSON and does one INSERT
+(``benchmarks/reference_urls.py``, mounted only by the benchmark's settings module), on the same
+gunicorn, in the same run; the table gives each endpoint's tickets/s as a ratio to it.
 
 It makes a fresh database (``--database``, dropped and re-created), migrates it, makes an API token,
 starts gunicorn, and for each concurrency runs wrk (Debian package ``wrk``) with
@@ -48,6 +55,9 @@ def bench_env(args: argparse.Namespace) -> dict[str, str]:
     }
 
 
+ENDPOINTS = {"single": "/api/v1/tickets", "batch": "/api/v1/tickets/batch", "reference": "/bench/reference"}
+
+
 def fresh_database(name: str) -> None:
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -83,7 +93,10 @@ def start_gunicorn(args: argparse.Namespace, env: dict[str, str]) -> subprocess.
         "--keep-alive", "30",
         "--log-level", "warning",
     ]  # fmt: skip
-    server = subprocess.Popen(command, cwd=ROOT, env=env)
+    # The benchmark's settings add the reference endpoint to the project's URLs.
+    server = subprocess.Popen(
+        command, cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": "benchmarks.reference_settings"}
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -96,11 +109,15 @@ def start_gunicorn(args: argparse.Namespace, env: dict[str, str]) -> subprocess.
     sys.exit("gunicorn did not come up")
 
 
-def run_wrk(args: argparse.Namespace, token: str, connections: int, seconds: int, run: str) -> dict[str, int]:
+def run_wrk(
+    args: argparse.Namespace, token: str, connections: int, seconds: int, run: str, endpoint: str = "single"
+) -> dict[str, int]:
+    if endpoint == "batch":
+        sys.exit("the batch endpoint needs --client python")
     threads = min(args.wrk_threads, connections)
     command = [
         "wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s",
-        "-s", str(LUA), f"http://127.0.0.1:{args.port}", "--", run, token,
+        "-s", str(LUA), f"http://127.0.0.1:{args.port}", "--", run, token, ENDPOINTS[endpoint],
     ]  # fmt: skip
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     line = next(line for line in output.splitlines() if line.startswith("WRK_RESULT "))
@@ -144,12 +161,13 @@ def cpu_seconds_of(pid: int) -> float:
 
 
 def run_python_client(
-    args: argparse.Namespace, token: str, connections: int, seconds: int, run: str
+    args: argparse.Namespace, token: str, connections: int, seconds: int, run: str, endpoint: str = "single"
 ) -> dict[str, int]:
     """benchmarks/bench_api_client.py in its own process: it waits for every answer in flight."""
     command = [
         sys.executable, str(Path(__file__).with_name("bench_api_client.py")), "--port", str(args.port),
         "--token", token, "--connections", str(connections), "--seconds", str(seconds), "--run", run,
+        "--path", ENDPOINTS[endpoint], "--batch", str(args.batch_size if endpoint == "batch" else 0),
     ]  # fmt: skip
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     result: dict[str, int] = json.loads(output.strip().splitlines()[-1])
@@ -222,10 +240,9 @@ def summarise(client: str, result: dict[str, Any]) -> dict[str, Any]:
         rate = result["requests"] / result["seconds"]
         return {
             "requests_per_s": round(rate, 1),
-            **{
-                key: result[key]
-                for key in ("p50_ms", "p90_ms", "p99_ms", "max_ms", "accepted_201", "other_status")
-            },
+            **{key: result[key] for key in ("p50_ms", "p90_ms", "p99_ms", "max_ms", "other_status")},
+            "accepted_201": result["tickets_accepted"],
+            "tickets_per_s": round(result["tickets_accepted"] / result["seconds"], 1),
             "socket_errors": result["socket_errors"],
             "cut_in_flight": 0,
         }
@@ -234,6 +251,7 @@ def summarise(client: str, result: dict[str, Any]) -> dict[str, Any]:
         "requests_per_s": round(result["requests"] / seconds, 1),
         **{f"{name}_ms": round(result[f"{name}_us"] / 1000, 2) for name in ("p50", "p90", "p99", "max")},
         "accepted_201": result["created_201"],
+        "tickets_per_s": round(result["created_201"] / seconds, 1),
         "other_status": result["other_status"],
         "socket_errors": sum(
             result[key] for key in result if key.startswith("errors_") and key != "errors_status"
@@ -258,6 +276,10 @@ def main() -> None:
         help="python: asyncio client that waits for every answer (exact counts); wrk: lighter on CPU.",
     )
     parser.add_argument("--wrk-threads", type=int, default=1)
+    parser.add_argument(
+        "--endpoints", default="reference,single,batch", help=f"Comma-separated, of {', '.join(ENDPOINTS)}."
+    )
+    parser.add_argument("--batch-size", type=int, default=100, help="Items per batch request.")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--database", default="sb_bench_api")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/7")
@@ -288,20 +310,26 @@ def main() -> None:
     try:
         load = run_wrk if args.client == "wrk" else run_python_client
         load(args, token, 50, 5, f"warm{uuid.uuid4().hex[:6]}")
-        for connections in [int(part) for part in args.concurrency.split(",")]:
+        runs = [
+            (int(part), endpoint)
+            for part in args.concurrency.split(",")
+            for endpoint in args.endpoints.split(",")
+        ]
+        for connections, endpoint in runs:
             broker.flushdb()
             run = uuid.uuid4().hex[:8]
             cpu_before, db_before = cpu_seconds(server.pid), database_backend_cpu(args.database)
-            result = load(args, token, connections, args.duration, run)
+            result = load(args, token, connections, args.duration, run, endpoint)
             web_cpu = cpu_seconds(server.pid) - cpu_before
             db_after = database_backend_cpu(args.database)
             db_cpu = sum(cpu - db_before.get(pid, 0.0) for pid, cpu in db_after.items())
             time.sleep(1.0)  # with wrk: let requests cut off in flight finish on the server
             created, distinct = count_tickets(args.database, run)
-            row = {"clients": connections, **summarise(args.client, result)}
+            row = {"endpoint": endpoint, "clients": connections, **summarise(args.client, result)}
+            row["load_average"] = round(os.getloadavg()[0], 1)
             row["tickets_created"], row["duplicates"] = created, created - distinct
-            row["web_cpu_ms_per_request"] = round(web_cpu * 1000 / max(1, row["accepted_201"]), 2)
-            row["postgres_cpu_ms_per_request"] = round(db_cpu * 1000 / max(1, row["accepted_201"]), 2)
+            row["web_cpu_ms_per_ticket"] = round(web_cpu * 1000 / max(1, row["accepted_201"]), 2)
+            row["postgres_cpu_ms_per_ticket"] = round(db_cpu * 1000 / max(1, row["accepted_201"]), 2)
             accepted, in_flight = row["accepted_201"], row["cut_in_flight"]
             # Every accepted request made exactly one ticket; with wrk, requests cut off when it
             # stopped may have made one too (they are not counted as accepted).
@@ -317,19 +345,29 @@ def main() -> None:
     threads = f" ({args.threads} threads)" if args.worker_class == "gthread" else ""
     print(f"\ngunicorn {args.workers} x {args.worker_class}{threads}, {args.duration} s per run, ", end="")
     print(f"{os.cpu_count()} CPUs shared with PostgreSQL, Redis and wrk")
-    header = ("clients", "req/s", "p50 ms", "p99 ms", "201s", "created", "in flight", "web CPU", "PG CPU")
+    header = (
+        "endpoint", "clients", "req/s", "tickets/s", "x ref", "p50 ms", "p99 ms", "accepted", "created",
+        "in flight", "web CPU", "PG CPU", "load avg",
+    )  # fmt: skip
     print(" ".join(f"{name:>9}" for name in header), "ok")
+    reference = {row["clients"]: row["tickets_per_s"] for row in results if row["endpoint"] == "reference"}
     for row in results:
+        ratio = row["tickets_per_s"] / reference[row["clients"]] if reference.get(row["clients"]) else None
+        row["ratio_to_reference"] = "-" if ratio is None else f"{ratio:.2f}"
         keys = (
+            "endpoint",
             "clients",
             "requests_per_s",
+            "tickets_per_s",
+            "ratio_to_reference",
             "p50_ms",
             "p99_ms",
             "accepted_201",
             "tickets_created",
             "cut_in_flight",
-            "web_cpu_ms_per_request",
-            "postgres_cpu_ms_per_request",
+            "web_cpu_ms_per_ticket",
+            "postgres_cpu_ms_per_ticket",
+            "load_average",
         )
         print(" ".join(f"{row[key]:>9}" for key in keys), "yes" if row["created_equals_accepted"] else "NO")
 

@@ -4,7 +4,10 @@ in flight, so every request sent is counted (created must equal accepted, exactl
 
     python benchmarks/bench_api_client.py --port 8765 --token sb_... --connections 100 --seconds 60
 
-Prints one JSON line: requests, accepted (201), other statuses, errors, latency percentiles.
+With --batch N each request is one POST of N items to --path /api/v1/tickets/batch, and the
+tickets accepted are the sum of the answers' "created".
+
+Prints one JSON line: requests, accepted (201), tickets accepted, other statuses, errors, latency percentiles.
 """
 
 from __future__ import annotations
@@ -22,7 +25,12 @@ def percentile(sorted_values: list[float], share: float) -> float:
 
 
 async def connection(
-    number: int, args: argparse.Namespace, deadline: float, latencies: list[float], statuses: dict[int, int]
+    number: int,
+    args: argparse.Namespace,
+    deadline: float,
+    latencies: list[float],
+    statuses: dict[int, int],
+    tickets: list[int],
 ) -> int:
     reader, writer = await asyncio.open_connection("127.0.0.1", args.port)
     text = "The invoice for March shows a charge I do not recognise. " * 5
@@ -31,16 +39,18 @@ async def connection(
     while time.monotonic() < deadline:
         sent += 1
         external_id = f"bench-{args.run}-{number}-{sent}"
-        body = json.dumps(
+        items = [
             {
-                "subject": f"Unknown charge {sent}",
+                "subject": f"Unknown charge {sent}.{item}",
                 "body": text,
                 "requester_email": f"customer{sent % 997}@example.com",
-                "external_id": external_id,
+                "external_id": f"{external_id}-{item}" if args.batch else external_id,
             }
-        ).encode()
+            for item in range(max(1, args.batch))
+        ]
+        body = json.dumps({"items": items} if args.batch else items[0]).encode()
         head = (
-            f"POST /api/v1/tickets HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"POST {args.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             f"Authorization: Bearer {args.token}\r\nIdempotency-Key: {external_id}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n"
         ).encode()
@@ -55,7 +65,7 @@ async def connection(
                     length = int(line[15:])
                 elif lowered.startswith(b"connection:") and b"close" in lowered:
                     closing = True
-            await reader.readexactly(length)
+            answer = await reader.readexactly(length)
             status = int(status_line.split()[1])
             if closing:  # gunicorn's sync workers answer one request per connection
                 writer.close()
@@ -67,6 +77,10 @@ async def connection(
             continue
         latencies.append(time.perf_counter() - started)
         statuses[status] = statuses.get(status, 0) + 1
+        if status == 201:
+            tickets[0] += 1
+        elif status == 200 and args.batch:
+            tickets[0] += int(json.loads(answer)["created"])
     writer.close()
     return errors
 
@@ -74,10 +88,14 @@ async def connection(
 async def main(args: argparse.Namespace) -> None:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
+    tickets = [0]
     started = time.monotonic()
     deadline = started + args.seconds
     errors = await asyncio.gather(
-        *(connection(number, args, deadline, latencies, statuses) for number in range(args.connections))
+        *(
+            connection(number, args, deadline, latencies, statuses, tickets)
+            for number in range(args.connections)
+        )
     )
     elapsed = time.monotonic() - started
     latencies.sort()
@@ -87,7 +105,10 @@ async def main(args: argparse.Namespace) -> None:
                 "requests": len(latencies),
                 "seconds": round(elapsed, 3),
                 "accepted_201": statuses.get(201, 0),
-                "other_status": sum(count for status, count in statuses.items() if status != 201),
+                "tickets_accepted": tickets[0],
+                "other_status": sum(
+                    count for status, count in statuses.items() if status != (200 if args.batch else 201)
+                ),
                 "statuses": {str(key): value for key, value in statuses.items()},
                 "socket_errors": sum(errors),
                 "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
@@ -106,4 +127,6 @@ if __name__ == "__main__":
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--run", default="run")
+    parser.add_argument("--path", default="/api/v1/tickets")
+    parser.add_argument("--batch", type=int, default=0, help="items per request (POST /tickets/batch)")
     asyncio.run(main(parser.parse_args()))

@@ -9,6 +9,10 @@ routed). Run it for each configuration you want to compare:
     python benchmarks/bench_pipeline.py --use-model auto --tickets 300              # the default
     python benchmarks/bench_pipeline.py --use-model auto --rate 0.5 --seconds 60    # latency
     python benchmarks/bench_pipeline.py --use-model never --batch-size 1 --tickets 300  # naive: no batching
+    python benchmarks/bench_pipeline.py --embedded --use-model never --rate 1 --seconds 60 --workers 1
+        # the embedded default (make demo): SQLite and the filesystem broker, one worker
+
+After the run, the workers' CPU use while idle is printed (the broker's polling cost).
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DB = "switchboard_bench_pipeline"
+DB = os.environ.get("BENCH_PIPELINE_DB", "switchboard_bench_pipeline")
+REDIS_DB = os.environ.get("BENCH_PIPELINE_REDIS_DB", "13")
 
 
 def main() -> None:
@@ -39,14 +44,21 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16, help="PIPELINE_BATCH_SIZE")
     parser.add_argument("--backend", choices=("llamacpp", "openai"), default="llamacpp")
     parser.add_argument("--base-url", default="", help="LLM_BASE_URL for --backend openai")
+    parser.add_argument(
+        "--embedded", action="store_true", help="SQLite and the filesystem broker (make demo) instead"
+    )
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="sb-bench-pipeline-"))
+    if args.embedded:
+        for key in [k for k in os.environ if k.startswith(("DATABASE_", "REDIS_", "CELERY_BROKER"))]:
+            if key != "CELERY_FILESYSTEM_POLL_SECONDS":
+                del os.environ[key]
     env = {
         "DJANGO_SETTINGS_MODULE": "inference_app.settings",
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB}",
-        "REDIS_URL": "redis://127.0.0.1:6379/13",
-        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/13",
+        "REDIS_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
+        "CELERY_BROKER_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
         "SWITCHBOARD_DATA_DIR": str(data_dir),
         "PIPELINE_USE_MODEL": args.use_model,
         "PIPELINE_BATCH_SIZE": str(args.batch_size),
@@ -55,12 +67,15 @@ def main() -> None:
     }
     if args.base_url:
         env["LLM_BASE_URL"] = args.base_url
+    if args.embedded:
+        for key in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"):
+            del env[key]
     os.environ.update(env)
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP DATABASE IF EXISTS {DB}"], check=True
-    )
-    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"CREATE DATABASE {DB}"], check=True)
-    subprocess.run(["redis-cli", "-n", "13", "flushdb"], check=True, stdout=subprocess.DEVNULL)
+    if not args.embedded:
+        psql = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc"]
+        subprocess.run([*psql, f"DROP DATABASE IF EXISTS {DB}"], check=True)
+        subprocess.run([*psql, f"CREATE DATABASE {DB}"], check=True)
+        subprocess.run(["redis-cli", "-n", REDIS_DB, "flushdb"], check=True, stdout=subprocess.DEVNULL)
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "-v0"], check=True, cwd=ROOT)
     subprocess.run([*manage, "load_demo"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
@@ -96,11 +111,29 @@ def main() -> None:
         warm_up()
         submitted = offered_load(args.rate, args.seconds) if args.rate > 0 else burst(args.tickets)
         report(submitted, args)
+        idle_cpu(workers)
     finally:
         for worker in workers:
             worker.terminate()
         for worker in workers:
             worker.wait(timeout=60)
+
+
+def idle_cpu(workers: list[subprocess.Popen[bytes]], seconds: float = 10.0) -> None:
+    """The workers' CPU use with nothing to do: the cost of polling the broker."""
+
+    def cpu_seconds() -> float:
+        ticks = 0
+        for worker in workers:
+            fields = Path(f"/proc/{worker.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    time.sleep(2)
+    before = cpu_seconds()
+    time.sleep(seconds)
+    used = cpu_seconds() - before
+    print(f"idle workers: {used / seconds:.2%} of one core ({len(workers)} processes, {seconds:.0f} s)")
 
 
 def texts(count: int, seed: int = 7) -> list[tuple[str, str]]:
@@ -204,7 +237,10 @@ def report(ids: list[int], args: argparse.Namespace) -> None:
         print(f"  share of pipeline stage time outside the model call: {outside:.1%}")
     print(
         f"config: use_model={args.use_model} workers={args.workers} batch={args.batch_size} "
-        f"backend={args.backend}; machine: {os.cpu_count()} cores; command: {' '.join(sys.argv)}"
+        f"backend={args.backend} embedded={args.embedded} "
+        f"poll={os.environ.get('CELERY_FILESYSTEM_POLL_SECONDS', 'default')}; "
+        f"load average {os.getloadavg()[0]:.1f}; machine: {os.cpu_count()} cores; "
+        f"command: {' '.join(sys.argv)}"
     )
 
 

@@ -55,18 +55,18 @@ class PipelineTask(Task[Any, Any]):
 
 
 @shared_task(base=PipelineTask, name=spec(PipelineStage.INPUT).task)
-def pipeline_input(ticket_id: int) -> None:
-    pipeline.run_input(ticket_id)
+def pipeline_input(ticket_id: int, others: list[int] | None = None) -> None:
+    pipeline.run_input(ticket_id, others or ())
 
 
 @shared_task(base=PipelineTask, name=spec(PipelineStage.MODEL).task)
-def pipeline_model(ticket_id: int) -> None:
-    pipeline.run_model(ticket_id)
+def pipeline_model(ticket_id: int, others: list[int] | None = None) -> None:
+    pipeline.run_model(ticket_id, others or ())
 
 
 @shared_task(base=PipelineTask, name=spec(PipelineStage.OUTPUT).task)
-def pipeline_output(ticket_id: int) -> None:
-    pipeline.run_output(ticket_id)
+def pipeline_output(ticket_id: int, others: list[int] | None = None) -> None:
+    pipeline.run_output(ticket_id, others or ())
 
 
 @shared_task(name="tickets.sweep_stuck_tickets", acks_late=True)

@@ -33,7 +33,9 @@ def test_a_broker_error_at_commit_loses_no_ticket_and_the_sweeper_starts_it(
     assert AuditEvent.objects.filter(ticket=saved, action="ticket.created").exists()
 
     started: list[tuple[str, int]] = []
-    monkeypatch.setattr(flow, "enqueue_stage", lambda stage, ticket_id: started.append((stage, ticket_id)))
+    monkeypatch.setattr(
+        flow, "enqueue_stage", lambda stage, ticket_id, others=(): started.append((stage, ticket_id))
+    )
     Ticket.objects.filter(pk=ticket.pk).update(updated_at=timezone.now() - timedelta(hours=1))
     assert flow.sweep_stuck_tickets() == 1
     assert started == [(PipelineStage.INPUT, ticket.pk)]

@@ -6,13 +6,14 @@ from rest_framework.permissions import AllowAny
 
 from tickets.api.docs import RedocDocsView, SwaggerDocsView
 from tickets.api.errors import not_found
-from tickets.api.views import analytics, imports, search, tickets, tokens, webhooks
+from tickets.api.views import analytics, batch, imports, search, tickets, tokens, webhooks
 
 app_name = "api"
 PUBLIC = {"authentication_classes": [], "permission_classes": [AllowAny]}
 
 urlpatterns = [
     path("tickets", tickets.TicketCollectionView.as_view(), name="tickets"),
+    path("tickets/batch", batch.TicketBatchView.as_view(), name="tickets-batch"),
     path("tickets/<str:ticket>", tickets.TicketDetailView.as_view(), name="ticket"),
     path("tickets/<str:ticket>/resolve", tickets.TicketResolveView.as_view(), name="ticket-resolve"),
     path("tickets/<str:ticket>/reopen", tickets.TicketReopenView.as_view(), name="ticket-reopen"),

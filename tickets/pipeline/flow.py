@@ -73,10 +73,32 @@ def enqueue_ticket(ticket_id: int) -> None:
     transaction.on_commit(start_pipeline, robust=True)
 
 
-def enqueue_stage(stage: str, ticket_id: int) -> None:
-    """Send the ticket to ``stage``'s task, by the task's name (the stage table's), so this module needs
-    no tasks module; it goes to the stage's own queue (CELERY_TASK_ROUTES)."""
-    current_app.signature(stages.spec(stage).task, args=(ticket_id,)).apply_async()
+def enqueue_tickets(ticket_ids: Sequence[int]) -> None:
+    """:func:`enqueue_ticket` for many saved tickets: one message per ``PIPELINE_BATCH_SIZE`` of them,
+    since each stage claims and works in batches anyway."""
+    ids = list(ticket_ids)
+
+    def start_pipeline_batches() -> None:
+        enqueue_batches(stages.FIRST, ids)
+
+    if ids:
+        transaction.on_commit(start_pipeline_batches, robust=True)
+
+
+def enqueue_stage(stage: str, ticket_id: int, others: Sequence[int] = ()) -> None:
+    """Send the ticket (with ``others`` of the same batch) to ``stage``'s task, by the task's name (the
+    stage table's), so this module needs no tasks module; it goes to the stage's own queue
+    (CELERY_TASK_ROUTES)."""
+    args = (ticket_id, list(others)) if others else (ticket_id,)
+    current_app.signature(stages.spec(stage).task, args=args).apply_async()
+
+
+def enqueue_batches(stage: str, ticket_ids: Sequence[int]) -> None:
+    """One message per ``PIPELINE_BATCH_SIZE`` of ``ticket_ids`` to ``stage``."""
+    size = settings.PIPELINE_BATCH_SIZE
+    for start in range(0, len(ticket_ids), size):
+        first, *others = ticket_ids[start : start + size]
+        enqueue_stage(stage, first, others)
 
 
 # --- claims --------------------------------------------------------------------------------------
@@ -115,10 +137,13 @@ def waiting_ids(stage: str, *, first: int, limit: int) -> list[int]:
     return [first, *others[: max(0, limit - 1)]]
 
 
-def claim_batch(stage: str, *, first: int) -> tuple[list[Ticket], Any]:
-    """Claim ``first`` and other tickets waiting for ``stage`` (up to PIPELINE_BATCH_SIZE); a ticket
-    claimed more than PIPELINE_MAX_ATTEMPTS times goes to triage instead of being tried again."""
-    tickets, token = claim(stage, waiting_ids(stage, first=first, limit=settings.PIPELINE_BATCH_SIZE))
+def claim_batch(stage: str, *, first: int, others: Sequence[int] = ()) -> tuple[list[Ticket], Any]:
+    """Claim ``first`` and other tickets waiting for ``stage`` (up to PIPELINE_BATCH_SIZE): ``others``
+    when the message names its batch (claimed as named, no search), else the oldest waiting ones. A
+    ticket claimed more than PIPELINE_MAX_ATTEMPTS times goes to triage instead of being tried again."""
+    limit = settings.PIPELINE_BATCH_SIZE
+    ids = [first, *others][:limit] if others else waiting_ids(stage, first=first, limit=limit)
+    tickets, token = claim(stage, ids)
     for ticket in tickets:
         if ticket.pipeline_attempts > settings.PIPELINE_MAX_ATTEMPTS:
             fail_ticket(ticket.pk, f"the {stage} stage failed {ticket.pipeline_attempts - 1} times")
@@ -179,10 +204,10 @@ def _event(stage: str, action: str, details: dict[str, Any]) -> dict[str, Any]:
 # --- stage 1: input processing -------------------------------------------------------------------
 
 
-def run_input(ticket_id: int) -> None:
+def run_input(ticket_id: int, others: Sequence[int] = ()) -> None:
     """Normalise, check, flag injection, find duplicates, redact, embed and retrieve, for a batch."""
     started = time.perf_counter()
-    tickets, token = claim_batch(PipelineStage.INPUT, first=ticket_id)
+    tickets, token = claim_batch(PipelineStage.INPUT, first=ticket_id, others=others)
     if not tickets:
         return
     with releasing_on_error(tickets, token):
@@ -192,6 +217,7 @@ def run_input(ticket_id: int) -> None:
 def _finish_input(tickets: list[Ticket], token: Any, started: float) -> None:
     results = inputs.process_batch(tickets)
     per_ticket_ms = (time.perf_counter() - started) * 1000 / max(1, len(tickets))
+    moved: list[int] = []
     with transaction.atomic():  # one commit for the batch
         for ticket in tickets:
             result = results[ticket.pk]
@@ -213,20 +239,21 @@ def _finish_input(tickets: list[Ticket], token: Any, started: float) -> None:
             retrieval_event = _event(AuditEvent.Stage.RETRIEVAL, "retrieval.done", result.retrieval_details())
             events = [*status_events, input_event, *([retrieval_event] if result.usable else [])]
             record_events(ticket_id=ticket.pk, events=events)
-            _after_commit_enqueue(_next(PipelineStage.INPUT), ticket.pk)
+            moved.append(ticket.pk)
+        _after_commit_enqueue(_next(PipelineStage.INPUT), moved)
 
 
 # --- stage 2: the model --------------------------------------------------------------------------
 
 
-def run_model(ticket_id: int) -> None:
+def run_model(ticket_id: int, others: Sequence[int] = ()) -> None:
     """Decide category, priority and a cited suggestion: retrieval evidence, plus the model where it helps.
 
     Tickets that retrieval and the classifier decide confidently are done as a batch; of those that
     need the model, this task keeps one and hands the others back to their own tasks, so several
     workers can wait on the model server at once.
     """
-    tickets, token = claim_batch(PipelineStage.MODEL, first=ticket_id)
+    tickets, token = claim_batch(PipelineStage.MODEL, first=ticket_id, others=others)
     if not tickets:
         return
     with releasing_on_error(tickets, token):
@@ -259,16 +286,16 @@ def _decide_batch(tickets: list[Ticket], token: Any, *, first: int) -> None:
             outcome = decisions.decide(ticket.pipeline_context, plans[ticket.pk], setup)
             outcomes[ticket.pk] = (outcome, (time.perf_counter() - started) * 1000)
         with transaction.atomic():
-            for ticket in group:
-                outcome, elapsed_ms = outcomes[ticket.pk]
-                _save_decision(ticket, token, outcome, elapsed_ms)
+            moved = [ticket.pk for ticket in group if _save_decision(ticket, token, *outcomes[ticket.pk])]
+            _after_commit_enqueue(_next(PipelineStage.MODEL), moved)
 
 
-def _save_decision(ticket: Ticket, token: Any, outcome: decisions.DecisionOutcome, elapsed_ms: float) -> None:
+def _save_decision(ticket: Ticket, token: Any, outcome: decisions.DecisionOutcome, elapsed_ms: float) -> bool:
+    """Save the decision and move the ticket on; False when our claim was superseded."""
     try:
         advance(ticket, token, to_stage=_next(PipelineStage.MODEL))
     except Superseded:
-        return
+        return False
     suggestion = decisions.save_suggestion(ticket=ticket, outcome=outcome)
     record_event(
         ticket_id=ticket.pk,
@@ -283,15 +310,15 @@ def _save_decision(ticket: Ticket, token: Any, outcome: decisions.DecisionOutcom
         },
     )
     webhook_emit(event="suggestion.ready", ticket_id=ticket.pk, payload=outcome.webhook_payload(suggestion))
-    _after_commit_enqueue(_next(PipelineStage.MODEL), ticket.pk)
+    return True
 
 
 # --- stage 3: output processing ------------------------------------------------------------------
 
 
-def run_output(ticket_id: int) -> None:
+def run_output(ticket_id: int, others: Sequence[int] = ()) -> None:
     """Route (rules, then the team's threshold), set priority and due time, notify, update status."""
-    tickets, token = claim_batch(PipelineStage.OUTPUT, first=ticket_id)
+    tickets, token = claim_batch(PipelineStage.OUTPUT, first=ticket_id, others=others)
     if not tickets:
         return
     suggestions = {
@@ -406,11 +433,12 @@ def sweep_stuck_tickets(*, limit: int = 500) -> int:
         .order_by("updated_at")
         .values_list("pk", "stage")[:limit]
     )
-    count = 0
+    by_stage: dict[str, list[int]] = {}
     for ticket_id, stage in stuck:
-        stage = stages.FIRST if stage == PipelineStage.QUEUED else stage
-        enqueue_stage(stage, ticket_id)
-        count += 1
+        by_stage.setdefault(stages.FIRST if stage == PipelineStage.QUEUED else stage, []).append(ticket_id)
+    for stage, ids in by_stage.items():  # one message per batch: each stage claims batches
+        enqueue_batches(stage, ids)
+    count = sum(len(ids) for ids in by_stage.values())
     if count:
         logger.warning("sweeper re-enqueued %d stuck tickets", count)
     return count
@@ -425,5 +453,7 @@ def _next(stage: PipelineStage) -> PipelineStage:
     return following
 
 
-def _after_commit_enqueue(stage: str, ticket_id: int) -> None:
-    transaction.on_commit(lambda: enqueue_stage(stage, ticket_id))
+def _after_commit_enqueue(stage: str, ticket_ids: list[int]) -> None:
+    """The batch's tickets that moved on, to ``stage`` after the commit: one message per batch."""
+    if ticket_ids:
+        transaction.on_commit(lambda: enqueue_batches(stage, ticket_ids))

@@ -56,10 +56,12 @@ def error_response(description: str) -> OpenApiResponse:
 
 
 class LimitedJSONParser(parsers.JSONParser):
-    """JSON, refused with 413 past ``API_MAX_BODY_BYTES`` even without a Content-Length."""
+    """JSON, refused with 413 past the view's limit (``API_MAX_BODY_BYTES`` unless the view names
+    another setting) even without a Content-Length."""
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        limit = settings.API_MAX_BODY_BYTES
+        view = (parser_context or {}).get("view")
+        limit = int(getattr(settings, getattr(view, "max_body_bytes_setting", "API_MAX_BODY_BYTES")))
         raw = stream.read(limit + 1)
         if len(raw) > limit:
             raise PayloadTooLarge(limit)
