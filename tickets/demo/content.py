@@ -17,9 +17,11 @@ The file (UTF-8 JSON, edit it by hand) holds one object:
   what the customer should do next (a past ticket pairs a problem with one of its own resolutions);
   every subject, body and resolution is unique (subjects are unique within a category);
 - ``first_names``, ``last_names``: 30 or more unique strings each;
-- ``incoming``: 8 new, unresolved tickets ``[{"subject", "body", "category", "problem"}]``, shown
-  verbatim; ``problem`` is the subject of the problem of that category it is an instance of (its
-  problem family: the past tickets whose resolution fits it).
+- ``incoming``: 8 new, unresolved tickets ``[{"subject", "body", "category", "problems"}]``, shown
+  verbatim; ``problems`` names (by subject) the problems of that category it is an instance of, its
+  problem family, often one problem written in several languages: a resolution of any of them fits.
+
+Past tickets are written in English, German and Spanish, like the customers who send them.
 
 Problems and resolutions may use these ``str.format`` placeholders only: ``{name}``, ``{invoice}``,
 ``{project}``, ``{device}``, ``{browser}``, ``{amount}``, ``{date}``; a resolution uses only
@@ -66,8 +68,8 @@ class DemoIncoming:
     subject: str
     body: str
     category: str
-    problem: str
-    """The subject of the category's problem this ticket is an instance of."""
+    problems: tuple[str, ...]
+    """The subjects of the category's problems this ticket is an instance of (its problem family)."""
 
 
 def _category(item: dict[str, Any]) -> DemoCategory:
@@ -100,7 +102,7 @@ INCOMING: tuple[tuple[str, str, str], ...] = tuple(
 )
 """New, unresolved tickets: (subject, body, the category they really belong to)."""
 INCOMING_PROBLEMS: tuple[DemoIncoming, ...] = tuple(
-    DemoIncoming(item["subject"], item["body"], item["category"], item["problem"])
+    DemoIncoming(item["subject"], item["body"], item["category"], tuple(item["problems"]))
     for item in _DATA["incoming"]
 )
 """The same tickets with the problem (family) each one is an instance of."""
@@ -230,8 +232,12 @@ def check_content() -> list[str]:
         subject, body, category_name = incoming.subject, incoming.body, incoming.category
         if category_name not in category_names:
             problems.append(f"{item}: unknown category {category_name!r}")
-        elif incoming.problem not in subjects[category_name]:
-            problems.append(f"{item}: {incoming.problem!r} is no problem of {category_name!r}")
+        else:
+            unknown = [name for name in incoming.problems if name not in subjects[category_name]]
+            if unknown or not incoming.problems:
+                problems.append(
+                    f"{item}: {unknown or 'no problems'} not among the problems of {category_name!r}"
+                )
         if not subject.strip() or not body.strip():
             problems.append(f"{item}: empty subject or body")
         for text in (subject, body):
