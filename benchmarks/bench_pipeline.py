@@ -143,7 +143,8 @@ def texts(count: int, seed: int = 7) -> list[tuple[str, str]]:
     rows = []
     for _ in range(count):
         category = rng.choice(content.CATEGORIES)
-        subject, body = rng.choice(category.problems)
+        problem = rng.choice(category.problems)
+        subject, body = problem.subject, problem.body
         name = rng.choice(content.FIRST_NAMES)
         # a random tail keeps tickets from being each other's near-duplicates
         tail = f" (order {rng.randint(10_000, 99_999)}, {rng.choice(['today', 'since Monday', 'again'])})"

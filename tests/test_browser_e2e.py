@@ -9,11 +9,13 @@ download is never used.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -104,13 +106,22 @@ def worker(company: list[Team], knowledge_dir: Path, tmp_path: Path) -> Iterator
     """A real Celery worker on every pipeline queue, sharing this test's database and knowledge base."""
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     broker.delete(*PIPELINE_QUEUES)  # nothing left over from other tests
-    env = worker_environment(knowledge_dir)
-    log = tmp_path / "worker.log"
+    with _celery_worker(knowledge_dir, tmp_path / "worker.log") as log:
+        yield log
+
+
+@contextmanager
+def _celery_worker(index_dir: Path, log: Path, **env: str) -> Iterator[Path]:
     command = [str(Path(sys.executable).parent / "celery"), "-A", "inference_app", "worker", "--pool=solo"]
     command += ["-Q", ",".join(PIPELINE_QUEUES), "-l", "INFO"]
     with log.open("w") as output:
         process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            cwd=ROOT,
+            env=worker_environment(index_dir, **env),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             yield log
@@ -277,6 +288,44 @@ def test_submit_route_accept_resolve_and_join_the_knowledge_base(
     assert page.locator("svg.chart").count() >= 5
     _shot(page, "6-analytics")
     assert csp_violations == []  # every page above ran under the policy with nothing blocked
+
+
+def test_the_demo_duplicate_charge_ticket_suggests_refunding_the_duplicate(
+    live_server: Any, knowledge_dir: Path, tmp_path: Path, browser_page: Any
+) -> None:
+    """As after ``make demo``: the demo loads, the label model is trained, then a worker processes the
+    incoming tickets; the agent opening the (German) duplicate-charge ticket is offered a refund of the
+    duplicate, not the plan switch of issue 13."""
+    from retrieval.label_services import train_label_model
+    from tickets.demo import content as demo_content
+    from tickets.demo.generator import load_demo
+
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(*PIPELINE_QUEUES)
+    load_demo(data_dir=tmp_path)  # the incoming tickets wait in the queues
+    assert train_label_model().trained
+    [number] = [
+        number
+        for number, incoming in enumerate(demo_content.INCOMING_PROBLEMS, start=1)
+        if "Refund for duplicate charge" in incoming.problems
+    ]
+    ticket = Ticket.objects.get(channel=Channel.DEMO, external_id=f"demo-new-{number:02d}")
+    # The model is left out so the suggestion is the stored answer chosen from retrieval, as tested.
+    with _celery_worker(knowledge_dir, tmp_path / "worker.log", PIPELINE_USE_MODEL="never") as log:
+        _wait_for(
+            lambda: Ticket.objects.filter(pk=ticket.pk, stage=PipelineStage.DONE).exists(),
+            timeout=240,
+            what="the demo ticket to be processed",
+            log=log,
+        )
+    page, base = browser_page, live_server.url
+    make_user("root", superuser=True)
+    _sign_in(page, base, "root")
+    page.goto(f"{base}/tickets/{ticket.pk}/")
+    text = page.text_content("#suggestion-text") or ""
+    _shot(page, "demo-duplicate-charge")
+    assert re.search(r"doppelte Zahlung|zweite Abbuchung|duplicate|charged twice", text, re.IGNORECASE), text
+    assert re.search(r"erstatt|refund", text, re.IGNORECASE), text
+    assert not re.search(r"annual|monthly|jährlich|monatlich", text, re.IGNORECASE), text
 
 
 def test_the_pages_work_on_a_phone_sized_screen(live_server: Any, browser_page: Any) -> None:

@@ -9,15 +9,24 @@ The file (UTF-8 JSON, edit it by hand) holds one object:
 
 - ``company_name``: a string;
 - ``teams``: ``[{"name", "description"}]`` (5 to 8 teams);
-- ``categories``: ``[{"name", "team", "priority", "sla_hours", "description", "problems", "resolutions"}]``
+- ``categories``: ``[{"name", "team", "priority", "sla_hours", "description", "problems"}]``
   (15 to 30; ``team`` names a team; ``priority`` is one of low, normal, high, urgent and ``sla_hours``
-  fits it; at least 6 ``problems`` ``[{"subject", "body"}]`` with 3 to 10 words in a subject, and at
-  least 3 ``resolutions`` (strings), every text unique);
+  fits it; at least 6 ``problems``);
+- a problem is ``{"subject", "body", "resolutions"}``: what a customer wrote (3 to 10 words in the
+  subject) and one or more replies an agent sent to exactly that problem, saying what was done and
+  what the customer should do next (a past ticket pairs a problem with one of its own resolutions);
+  every subject, body and resolution is unique (subjects are unique within a category);
 - ``first_names``, ``last_names``: 30 or more unique strings each;
-- ``incoming``: 8 new, unresolved tickets ``[{"subject", "body", "category"}]``, shown verbatim.
+- ``incoming``: 8 new, unresolved tickets ``[{"subject", "body", "category", "problems"}]``, shown
+  verbatim; ``problems`` names (by subject) the problems of that category it is an instance of, its
+  problem family, often one problem written in several languages: a resolution of any of them fits.
+
+Past tickets are written in English, German and Spanish, like the customers who send them.
 
 Problems and resolutions may use these ``str.format`` placeholders only: ``{name}``, ``{invoice}``,
-``{project}``, ``{device}``, ``{browser}``, ``{amount}``, ``{date}``; incoming tickets use none.
+``{project}``, ``{device}``, ``{browser}``, ``{amount}``, ``{date}``; a resolution uses only
+``{name}`` and the placeholders of its own problem, filled with the same values as the problem (so a
+reply repeats the customer's amount or invoice). Incoming tickets use none.
 """
 
 from __future__ import annotations
@@ -38,14 +47,29 @@ class DemoTeam:
 
 
 @dataclass(frozen=True)
+class DemoProblem:
+    subject: str
+    body: str
+    resolutions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class DemoCategory:
     name: str
     team: str
     priority: str
     sla_hours: int
     description: str
-    problems: tuple[tuple[str, str], ...]
-    resolutions: tuple[str, ...]
+    problems: tuple[DemoProblem, ...]
+
+
+@dataclass(frozen=True)
+class DemoIncoming:
+    subject: str
+    body: str
+    category: str
+    problems: tuple[str, ...]
+    """The subjects of the category's problems this ticket is an instance of (its problem family)."""
 
 
 def _category(item: dict[str, Any]) -> DemoCategory:
@@ -55,8 +79,10 @@ def _category(item: dict[str, Any]) -> DemoCategory:
         priority=item["priority"],
         sla_hours=int(item["sla_hours"]),
         description=item["description"],
-        problems=tuple((problem["subject"], problem["body"]) for problem in item["problems"]),
-        resolutions=tuple(item["resolutions"]),
+        problems=tuple(
+            DemoProblem(problem["subject"], problem["body"], tuple(problem["resolutions"]))
+            for problem in item["problems"]
+        ),
     )
 
 
@@ -75,6 +101,11 @@ INCOMING: tuple[tuple[str, str, str], ...] = tuple(
     (item["subject"], item["body"], item["category"]) for item in _DATA["incoming"]
 )
 """New, unresolved tickets: (subject, body, the category they really belong to)."""
+INCOMING_PROBLEMS: tuple[DemoIncoming, ...] = tuple(
+    DemoIncoming(item["subject"], item["body"], item["category"], tuple(item["problems"]))
+    for item in _DATA["incoming"]
+)
+"""The same tickets with the problem (family) each one is an instance of."""
 
 _SLA_RANGES: dict[str, tuple[int, int]] = {
     "urgent": (1, 6),
@@ -82,6 +113,30 @@ _SLA_RANGES: dict[str, tuple[int, int]] = {
     "normal": (12, 48),
     "low": (36, 120),
 }
+
+
+def _placeholders(text: str) -> set[str]:
+    return {field for _literal, field, _spec, _conv in string.Formatter().parse(text) if field is not None}
+
+
+def _resolution_problems(problem: DemoProblem, where: str) -> list[str]:
+    """A problem needs its own resolutions, each using only the problem's placeholders (and the name)."""
+    problems: list[str] = []
+    if not problem.resolutions:
+        problems.append(f"{where}: needs at least one resolution")
+    try:
+        allowed = _placeholders(problem.subject) | _placeholders(problem.body) | {"name"}
+    except ValueError:
+        return problems  # reported as malformed braces
+    for index, resolution in enumerate(problem.resolutions):
+        problems.extend(_placeholder_problems(resolution, f"{where} resolution {index}"))
+        try:
+            extra = _placeholders(resolution) - allowed
+        except ValueError:
+            continue
+        if extra:
+            problems.append(f"{where} resolution {index}: placeholders {sorted(extra)} not in its problem")
+    return problems
 
 
 def _placeholder_problems(text: str, where: str) -> list[str]:
@@ -140,10 +195,9 @@ def check_content() -> list[str]:
             problems.append(f"{where}: empty description")
         if len(category.problems) < 6:
             problems.append(f"{where}: needs at least 6 problems, has {len(category.problems)}")
-        if len(category.resolutions) < 3:
-            problems.append(f"{where}: needs at least 3 resolutions, has {len(category.resolutions)}")
-        for index, (subject, body) in enumerate(category.problems):
+        for index, problem in enumerate(category.problems):
             item = f"{where} problem {index}"
+            subject, body = problem.subject, problem.body
             if not 3 <= len(subject.split()) <= 10:
                 problems.append(f"{item}: subject should have 3-10 words: {subject!r}")
             if not body.strip():
@@ -153,12 +207,11 @@ def check_content() -> list[str]:
                 if text in seen_texts:
                     problems.append(f"{item}: duplicate text {text!r}")
                 seen_texts.add(text)
-        for index, resolution in enumerate(category.resolutions):
-            item = f"{where} resolution {index}"
-            problems.extend(_placeholder_problems(resolution, item))
-            if resolution in seen_texts:
-                problems.append(f"{item}: duplicate text")
-            seen_texts.add(resolution)
+            problems.extend(_resolution_problems(problem, item))
+            for resolution in problem.resolutions:
+                if resolution in seen_texts:
+                    problems.append(f"{item}: duplicate resolution {resolution[:40]!r}")
+                seen_texts.add(resolution)
 
     for team_name in team_names:
         count = sum(1 for category in CATEGORIES if category.team == team_name)
@@ -173,10 +226,18 @@ def check_content() -> list[str]:
 
     if len(INCOMING) != 8:
         problems.append(f"expected 8 incoming tickets, found {len(INCOMING)}")
-    for index, (subject, body, category_name) in enumerate(INCOMING):
+    subjects = {category.name: {problem.subject for problem in category.problems} for category in CATEGORIES}
+    for index, incoming in enumerate(INCOMING_PROBLEMS):
         item = f"incoming {index}"
+        subject, body, category_name = incoming.subject, incoming.body, incoming.category
         if category_name not in category_names:
             problems.append(f"{item}: unknown category {category_name!r}")
+        else:
+            unknown = [name for name in incoming.problems if name not in subjects[category_name]]
+            if unknown or not incoming.problems:
+                problems.append(
+                    f"{item}: {unknown or 'no problems'} not among the problems of {category_name!r}"
+                )
         if not subject.strip() or not body.strip():
             problems.append(f"{item}: empty subject or body")
         for text in (subject, body):

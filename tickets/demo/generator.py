@@ -35,6 +35,7 @@ from tickets.services.knowledge import index_missing_resolved
 from tickets.services.submission import ticket_submit
 
 PAST_TICKETS = 360
+MIN_PER_PROBLEM = 2
 SEED = 20261126
 
 PRODUCTS = ("Q3 launch", "Website redesign", "Client onboarding", "Warehouse move", "Annual audit")
@@ -54,16 +55,17 @@ class DemoSummary:
     admin_password: str | None = None
 
 
-def _fill(template: str, rng: random.Random, first_name: str) -> str:
-    return template.format(
-        name=first_name,
-        invoice=f"INV-{rng.randint(10000, 99999)}",
-        project=rng.choice(PRODUCTS),
-        device=rng.choice(DEVICES),
-        browser=rng.choice(BROWSERS),
-        amount=f"{rng.randint(9, 900)}.{rng.choice(('00', '50', '99'))}",
-        date=f"{rng.randint(1, 28)} {rng.choice(MONTHS)}",
-    )
+def _values(rng: random.Random, first_name: str) -> dict[str, str]:
+    """One ticket's placeholder values, shared by its problem and its resolution."""
+    return {
+        "name": first_name,
+        "invoice": f"INV-{rng.randint(10000, 99999)}",
+        "project": rng.choice(PRODUCTS),
+        "device": rng.choice(DEVICES),
+        "browser": rng.choice(BROWSERS),
+        "amount": f"{rng.randint(9, 900)}.{rng.choice(('00', '50', '99'))}",
+        "date": f"{rng.randint(1, 28)} {rng.choice(MONTHS)}",
+    }
 
 
 def _load_teams_and_categories() -> dict[str, Category]:
@@ -114,24 +116,48 @@ def _load_users(summary: DemoSummary, credentials_file: Path) -> None:
         TeamMembership.objects.get_or_create(team=team, user=user)
 
 
-def _past_ticket_rows(now: datetime) -> list[tuple[str, content.DemoCategory, str, str, str, str, datetime]]:
-    """(external id, category, subject, body, resolution, requester, created) for every past ticket."""
+@dataclass(frozen=True)
+class PastTicket:
+    external_id: str
+    category: content.DemoCategory
+    problem: content.DemoProblem
+    subject: str
+    body: str
+    resolution: str
+    requester: str
+    created: datetime
+
+
+def _problem_schedule(rng: random.Random) -> list[tuple[content.DemoCategory, content.DemoProblem]]:
+    """Which problem each past ticket is: every problem at least MIN_PER_PROBLEM times (so each has
+    past tickets whose resolution fits it), the rest drawn at random, in a shuffled order."""
+    pairs = [(category, problem) for category in content.CATEGORIES for problem in category.problems]
+    schedule = pairs * MIN_PER_PROBLEM
+    if len(schedule) > PAST_TICKETS:
+        raise ValueError(f"{len(pairs)} demo problems do not fit {PAST_TICKETS} past tickets")
+    schedule += [rng.choice(pairs) for _ in range(PAST_TICKETS - len(schedule))]
+    rng.shuffle(schedule)
+    return schedule
+
+
+def past_tickets(now: datetime) -> list[PastTicket]:
+    """Every past ticket, the same on every call (the seed), each answered by a resolution of its problem."""
     rng = random.Random(SEED)
     rows = []
-    for number in range(1, PAST_TICKETS + 1):
-        category = rng.choice(content.CATEGORIES)
-        subject, body = rng.choice(category.problems)
+    for number, (category, problem) in enumerate(_problem_schedule(rng), start=1):
         first, last = rng.choice(content.FIRST_NAMES), rng.choice(content.LAST_NAMES)
         created = now - timedelta(days=rng.randint(2, 180), minutes=rng.randint(0, 1440))
+        values = _values(rng, first)
         rows.append(
-            (
-                f"demo-past-{number:04d}",
-                category,
-                _fill(subject, rng, first),
-                _fill(body, rng, first),
-                _fill(rng.choice(category.resolutions), rng, first),
-                f"{first} {last}",
-                created,
+            PastTicket(
+                external_id=f"demo-past-{number:04d}",
+                category=category,
+                problem=problem,
+                subject=problem.subject.format(**values),
+                body=problem.body.format(**values),
+                resolution=rng.choice(problem.resolutions).format(**values),
+                requester=f"{first} {last}",
+                created=created,
             )
         )
     return rows
@@ -147,19 +173,20 @@ def load_demo(*, data_dir: Path, progress: Callable[[str], None] = lambda messag
 
     now = timezone.now()
     existing = set(Ticket.objects.filter(channel=Channel.DEMO).values_list("external_id", flat=True))
-    for external_id, demo_category, subject, body, resolution, requester, created in _past_ticket_rows(now):
+    for row in past_tickets(now):
+        external_id, created = row.external_id, row.created
         if external_id in existing:
             continue
-        category = categories[demo_category.name]
+        category = categories[row.category.name]
         with transaction.atomic():
             resolved = created + timedelta(
-                hours=random.Random(external_id).randint(1, demo_category.sla_hours)
+                hours=random.Random(external_id).randint(1, row.category.sla_hours)
             )
             ticket = Ticket.objects.create(
-                subject=subject,
-                body=body,
-                requester_name=requester,
-                requester_email=f"{requester.split()[0].lower()}@customer.example",
+                subject=row.subject,
+                body=row.body,
+                requester_name=row.requester,
+                requester_email=f"{row.requester.split()[0].lower()}@customer.example",
                 channel=Channel.DEMO,
                 external_id=external_id,
                 status=TicketStatus.RESOLVED,
@@ -167,7 +194,7 @@ def load_demo(*, data_dir: Path, progress: Callable[[str], None] = lambda messag
                 team_id=category.default_team_id,
                 category=category,
                 priority=category.default_priority,
-                resolution=resolution,
+                resolution=row.resolution,
                 created_at=created,
                 status_changed_at=resolved,
                 resolved_at=resolved,
@@ -181,7 +208,7 @@ def load_demo(*, data_dir: Path, progress: Callable[[str], None] = lambda messag
                 details={
                     "source": "demo",
                     "external_id": external_id,
-                    "body_sha256": text_fingerprint(body),
+                    "body_sha256": text_fingerprint(row.body),
                     "category": category.name,
                     "status": TicketStatus.RESOLVED,
                 },
