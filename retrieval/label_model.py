@@ -73,6 +73,10 @@ class FitOptions:
     seed: int = 0
     max_knn_rows: int = 200_000
     """The neighbour signal keeps at most this many (the latest) history embeddings, as float16."""
+    unknown_groups: int = 4
+    """Leave-categories-out groups for the novelty step (:mod:`retrieval.novelty`); 0 skips it."""
+    unknown_max_rows: int = 4000
+    """Each leave-categories-out fit uses at most this many history tickets (half as many hidden)."""
 
 
 @dataclass
@@ -95,6 +99,8 @@ class LabelModel:
     oof_proba: np.ndarray | None = None
     """Out-of-fold calibrated probabilities of the history rows (float16), for learning what a language
     model's choice is worth where this model is unsure."""
+    novelty: dict[str, Any] | None = None
+    """The novelty step's plain parameters (:mod:`retrieval.novelty`), JSON in the artefact's header."""
 
     # -- prediction -----------------------------------------------------------------------------------
 
@@ -139,6 +145,7 @@ class LabelModel:
             "sklearn_version": sklearn.__version__,
             "dim": int(self.knn_vectors.shape[1]),
             "stats": self.stats,
+            "novelty": self.novelty,
         }
         parts = {
             "semantic": self.semantic,
@@ -190,6 +197,7 @@ class LabelModel:
             labels=saved_labels,
             embedding_model=saved_model,
             stats=dict(header.get("stats") or {}),
+            novelty=header.get("novelty"),
             **parts,
         )
 

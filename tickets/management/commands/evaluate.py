@@ -72,6 +72,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--company", default="the company", help="The company's name, as the prompt says it."
         )
+        parser.add_argument(
+            "--unknown-categories",
+            type=int,
+            default=0,
+            help="Hide K history categories (seeded, reported): their test tickets should go to triage.",
+        )
+        parser.add_argument("--unknown-label", help="Test rows with this label are out of scope.")
+        parser.add_argument("--unknown-seed", type=int, default=0, help="Seed choosing the hidden ones.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         started = time.monotonic()
@@ -100,6 +108,21 @@ class Command(BaseCommand):
             )
         except EvaluationInputError as exc:
             raise CommandError(str(exc)) from None
+        hidden: list[str] = []
+        if options["unknown_categories"] or options["unknown_label"]:
+            from tickets.evaluation.unknown_topics import hide_categories
+
+            try:
+                kept, hidden = hide_categories(
+                    history.tickets,
+                    count=options["unknown_categories"],
+                    label=options["unknown_label"],
+                    seed=options["unknown_seed"],
+                )
+            except ValueError as exc:
+                raise CommandError(str(exc)) from None
+            history = type(history)(kept, history.skipped)
+            self.stdout.write(f"hidden categories (unknown topics): {', '.join(hidden)}")
         if not history.tickets:
             raise CommandError(f"{options['history']}: no usable labelled rows")
         if not tests.tickets:
@@ -121,6 +144,7 @@ class Command(BaseCommand):
             "team_map": team_map,
             "history_limit": options["history_limit"],
             "embedding_model": embedder.name,
+            **({"hidden_categories": hidden} if hidden else {}),
         }
         output.mkdir(parents=True, exist_ok=True)
         directory, resumed = prepare_directory(output, fingerprint)
@@ -173,7 +197,16 @@ class Command(BaseCommand):
         for mode in iter_modes(modes):
             with tqdm(total=len(tests.tickets), desc=f"{mode} mode", unit=" tickets", disable=None) as bar:
                 rows = runner.run(mode, tests.tickets, output, progress=_advance(bar))
-            reports[mode] = mode_report(rows)
+            reports[mode] = mode_report([row for row in rows if row["truth"] not in hidden])
+            if hidden:
+                from tickets.evaluation.unknown_topics import unknown_report
+
+                novelty = workspace.label_model.novelty if workspace.label_model else None
+                reports[mode]["unknown_topics"] = unknown_report(
+                    rows,
+                    hidden,
+                    learned_threshold=(novelty or {}).get("stats", {}).get("threshold_at_precision_95"),
+                )
         headline_mode = next(m for m in ("combined", "retrieval", "model") if m in reports)
         headline = reports[headline_mode]
         label_model = workspace.label_model
