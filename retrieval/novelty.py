@@ -226,15 +226,15 @@ def fit_novelty(
         if progress is not None:
             progress(f"unknown topics: history without group {g + 1}/{groups}", g, groups)
         sub = fit_label_model(
-            texts=[texts[i] for i in known_rows],
+            texts=[texts[int(i)] for i in known_rows],
             embeddings=vectors[known_rows],
-            labels=[labels[i] for i in known_rows],
+            labels=[labels[int(i)] for i in known_rows],
             embedding_model=model.embedding_model,
             options=refit_options,
         )
         assert sub.oof_proba is not None
         sub_index = {label: i for i, label in enumerate(sub.labels)}
-        sub_y = np.fromiter((sub_index[labels[i]] for i in known_rows), dtype=np.int64)
+        sub_y = np.fromiter((sub_index[labels[int(i)]] for i in known_rows), dtype=np.int64)
         sub_oof = sub.oof_proba.astype(np.float64)
         parts_x.append(
             novelty_features(
@@ -248,7 +248,7 @@ def fit_novelty(
         )
         parts_y.append((sub_oof.argmax(axis=1) == sub_y).astype(np.int64))
         hidden_proba = sub.predict_proba(
-            texts=[texts[i] for i in hidden_rows], embeddings=vectors[hidden_rows]
+            texts=[texts[int(i)] for i in hidden_rows], embeddings=vectors[hidden_rows]
         )
         parts_x.append(novelty_features(hidden_proba, vectors[hidden_rows], vectors[known_rows], sub_y, k=k))
         parts_y.append(np.zeros(hidden_rows.size, dtype=np.int64))

@@ -80,6 +80,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--unknown-label", help="Test rows with this label are out of scope.")
         parser.add_argument("--unknown-seed", type=int, default=0, help="Seed choosing the hidden ones.")
+        parser.add_argument(
+            "--unknown-groups",
+            type=int,
+            help="Leave-categories-out groups the novelty step learns from (0: none; default: the fit's).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         started = time.monotonic()
@@ -137,6 +142,8 @@ class Command(BaseCommand):
 
         embedder = get_embedder(settings.EMBEDDING_MODEL, threads=settings.SWITCHBOARD_THREADS)
         fit_options = FitOptions()
+        if options["unknown_groups"] is not None:
+            fit_options = FitOptions(unknown_groups=max(0, options["unknown_groups"]))
         fingerprint = {
             "history": file_digest(options["history"]),
             "test": file_digest(options["test"]),
