@@ -49,7 +49,8 @@ def test_unknown_label_marks_out_of_scope_rows(files: dict[str, Path], tmp_path:
         row["label"] = "oos"
     write_csv(files["test"], rows)
     evaluate(*base_args(files), "--unknown-label", "oos")
-    unknown = json.loads((files["output"] / "report.json").read_text())["modes"]["retrieval"]["unknown_topics"]
+    report = json.loads((files["output"] / "report.json").read_text())
+    unknown = report["modes"]["retrieval"]["unknown_topics"]
     assert unknown["hidden_categories"] == ["oos"]
     assert unknown["unknown_tickets"] == 5 and unknown["known_tickets"] == 19
 
@@ -85,3 +86,25 @@ def test_bitext_leave_categories_out(shared_data: Path, tmp_path: Path) -> None:
     assert learned["unknown_to_triage"] >= 0.6, learned
     assert learned["routed_precision"] >= 0.9, learned
     assert learned["known_coverage"] >= 0.6, learned
+
+
+GERMAN = (
+    "Ich kann mich nicht anmelden, das Passwort ist falsch und ich bitte um Hilfe mit dem Zugang",
+    "Die Rechnung ist doppelt und ich möchte, dass Sie mir das Geld für den Monat zurückgeben",
+)
+
+
+def test_figures_per_language_say_what_history_lacks(files: dict[str, Path]) -> None:  # noqa: F811
+    rows = tickets(24, seed=2)
+    for i, row in enumerate(rows[:6]):
+        row["text"] = GERMAN[i % 2]
+        row["label"], row["team"] = ("Access", "IT") if i % 2 == 0 else ("Billing <b>&</b>", "Finance")
+    write_csv(files["test"], rows)
+    evaluate(*base_args(files))
+    per_language = json.loads((files["output"] / "report.json").read_text())["modes"]["retrieval"][
+        "per_language"
+    ]
+    assert per_language["de"]["n"] == 6 and per_language["de"]["history_tickets"] == 0
+    assert sum(group["n"] for group in per_language.values()) == 24
+    for group in per_language.values():
+        assert 0.0 <= group["accuracy"] <= 1.0 and 0.0 <= group["coverage_at_precision_95"] <= 1.0

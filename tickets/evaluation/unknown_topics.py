@@ -43,6 +43,18 @@ def hide_categories(
     return kept, sorted(hidden)
 
 
+def learned_threshold(label_model: Any) -> float | None:
+    """The routing threshold the history alone supports: the novelty step's at 95% precision (known and
+    held-out categories mixed), else the label model's out-of-fold one on known categories."""
+    if label_model is None:
+        return None
+    novelty = label_model.novelty or {}
+    value = novelty.get("stats", {}).get("threshold_at_precision_95")
+    if value is None:
+        value = label_model.stats.get("oof_threshold_at_precision_95")
+    return None if value is None else float(value)
+
+
 def _point(
     confidence: np.ndarray, correct: np.ndarray, unknown: np.ndarray, threshold: float
 ) -> dict[str, float | None]:

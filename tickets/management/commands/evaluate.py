@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from tickets.evaluation.data import EvaluationInputError, read_rows
+from tickets.evaluation.languages import language_report, languages_of
 from tickets.evaluation.report import mode_report, write_reports
 from tickets.evaluation.runner import MODES, ModelAccess, Runner, iter_modes
 from tickets.evaluation.workspace import build_workspace, file_digest, prepare_directory
@@ -201,18 +202,17 @@ class Command(BaseCommand):
                         options["calibration_size"], progress=_advance(bar)
                     )
         reports: dict[str, Any] = {}
+        languages = (languages_of(tests.tickets), languages_of(history.tickets))
         for mode in iter_modes(modes):
             with tqdm(total=len(tests.tickets), desc=f"{mode} mode", unit=" tickets", disable=None) as bar:
                 rows = runner.run(mode, tests.tickets, output, progress=_advance(bar))
             reports[mode] = mode_report([row for row in rows if row["truth"] not in hidden])
+            reports[mode]["per_language"] = language_report(rows, *languages)
             if hidden:
-                from tickets.evaluation.unknown_topics import unknown_report
+                from tickets.evaluation.unknown_topics import learned_threshold, unknown_report
 
-                novelty = workspace.label_model.novelty if workspace.label_model else None
                 reports[mode]["unknown_topics"] = unknown_report(
-                    rows,
-                    hidden,
-                    learned_threshold=(novelty or {}).get("stats", {}).get("threshold_at_precision_95"),
+                    rows, hidden, learned_threshold=learned_threshold(workspace.label_model)
                 )
         headline_mode = next(m for m in ("combined", "retrieval", "model") if m in reports)
         headline = reports[headline_mode]
