@@ -101,9 +101,11 @@ def unknown_report(
         report["at_learned_threshold"] = _point(confidence, correct, unknown, learned_threshold)
     precise = [p for p in points if (p["routed_precision"] or 0.0) >= TARGET_PRECISION]
     report["at_precision_95"] = (
-        max(precise, key=lambda p: (p["known_coverage"] or 0.0, -p["threshold"])) if precise else None
+        max(precise, key=lambda p: (p["known_coverage"] or 0.0, -(p["threshold"] or 0.0)))
+        if precise
+        else None
     )
-    report["best_accuracy"] = max(points, key=lambda p: (p["accuracy"], -p["threshold"]))
+    report["best_accuracy"] = max(points, key=lambda p: (p["accuracy"], -(p["threshold"] or 0.0)))
     grid = np.linspace(0.0, 1.0, CURVE_POINTS + 1).tolist()
     report["curve"] = [_point(confidence, correct, unknown, t) for t in grid]
     return report
