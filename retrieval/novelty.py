@@ -145,13 +145,14 @@ def known_scores(model: LabelModel, proba: np.ndarray, embeddings: np.ndarray) -
 
 def with_unknown(probs: dict[str, float], known: float) -> dict[str, float]:
     """``probs`` reshaped so the top category gets ``known`` and the mass no category earns is kept
-    under :data:`UNKNOWN_KEY`; the others shrink only where ``known`` exceeds the old top."""
+    under :data:`UNKNOWN_KEY`; the others shrink by one factor, so the top stays the top."""
     if not probs:
         return {}
     top = max(probs, key=lambda c: probs[c])
     p_top = probs[top]
     known = min(1.0, max(0.0, float(known)))
-    factor = min(1.0, (1.0 - known) / (1.0 - p_top)) if p_top < 1.0 else 0.0
+    # One factor for all the others keeps their order below the top (never a new winner).
+    factor = min((1.0 - known) / (1.0 - p_top) if p_top < 1.0 else 0.0, known / p_top if p_top > 0 else 0.0)
     reshaped = {c: (known if c == top else p * factor) for c, p in probs.items()}
     reshaped[UNKNOWN_KEY] = max(0.0, 1.0 - sum(reshaped.values()))
     return reshaped

@@ -128,7 +128,11 @@ def test_too_few_categories_or_groups_skip_the_step() -> None:
 def test_with_unknown_reshapes_to_a_distribution() -> None:
     lowered = with_unknown({"a": 0.9, "b": 0.08, "c": 0.02}, 0.3)
     assert lowered["a"] == pytest.approx(0.3)
-    assert lowered["b"] == pytest.approx(0.08) and lowered[UNKNOWN_KEY] == pytest.approx(0.6)
+    assert lowered["b"] == pytest.approx(0.08 / 3) and lowered[UNKNOWN_KEY] == pytest.approx(2 / 3)
+    # A lowered top stays the top: the others shrink with it.
+    close = with_unknown({"a": 0.5, "b": 0.45, "c": 0.05}, 0.2)
+    assert max(close, key=lambda c: close[c] if c != UNKNOWN_KEY else -1) == "a"
+    assert close["b"] == pytest.approx(0.18)
     raised = with_unknown({"a": 0.5, "b": 0.5}, 0.9)
     assert raised["a"] == pytest.approx(0.9) and raised["b"] == pytest.approx(0.1)
     assert raised[UNKNOWN_KEY] == pytest.approx(0.0, abs=1e-12)
@@ -143,7 +147,7 @@ def test_decision_keeps_the_unknown_mass_as_doubt() -> None:
     )
     assert decision.category == "a"
     assert decision.confidence == pytest.approx(0.2)
-    assert decision.evidence["unknown_topic"] == pytest.approx(0.75)
+    assert decision.evidence["unknown_topic"] == pytest.approx(0.8 - 0.05 * 0.2 / 0.95, abs=1e-4)
     assert UNKNOWN_KEY not in decision.probabilities
     # The model agreeing raises the confidence, but the doubt keeps it below certainty.
     combined = decide_category(
