@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
@@ -60,6 +61,26 @@ def splits(dataset: str, folder: Path, small: bool) -> tuple[Path, Path, list[st
         write(folder / "it_test.csv", rows[history : history + test]),
         ["--text-column", "Document", "--label-column", "Topic_group"],
     )
+
+
+POINT_KEYS = ("threshold", "unknown_to_triage", "routed_precision", "known_coverage", "accuracy")
+
+
+def print_unknown_and_languages(figures: dict[str, Any]) -> None:
+    """The leave-categories-out figures (``-- --unknown-categories K``) and those per language."""
+    unknown = figures.get("unknown_topics")
+    if unknown:
+        print(f"   hidden: {', '.join(unknown['hidden_categories'])} ({unknown['unknown_tickets']} tickets)")
+        for name in ("at_learned_threshold", "at_team_default", "at_precision_95", "best_accuracy"):
+            point = unknown.get(name)
+            if point:
+                values = " ".join(f"{key}={point[key] or 0:.3f}" for key in POINT_KEYS)
+                print(f"   {name}: {values}")
+    for language, group in (figures.get("per_language") or {}).items():
+        print(
+            f"   language {language}: n={group['n']} accuracy={group['accuracy']:.4f} "
+            f"coverage@p95={group['coverage_at_precision_95']:.4f} history={group['history_tickets']}"
+        )
 
 
 def main() -> None:
@@ -110,6 +131,7 @@ def main() -> None:
                     f"latency p50/p95={latency['p50']:.0f}/{latency['p95']:.0f} ms "
                     f"tokens={figures['tokens_per_ticket']['prompt']:.0f}+{figures['tokens_per_ticket']['completion']:.0f}"
                 )
+                print_unknown_and_languages(figures)
 
 
 if __name__ == "__main__":

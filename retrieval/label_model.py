@@ -78,6 +78,10 @@ class FitOptions:
     seed: int = 0
     max_knn_rows: int = 200_000
     """The neighbour signal keeps at most this many (the latest) history embeddings, as float16."""
+    unknown_groups: int = 4
+    """Leave-categories-out groups for the novelty step (:mod:`retrieval.novelty`); 0 skips it."""
+    unknown_max_rows: int = 4000
+    """Each leave-categories-out fit uses at most this many history tickets (half as many hidden)."""
 
 
 @dataclass
@@ -100,6 +104,8 @@ class LabelModel:
     oof_proba: np.ndarray | None = None
     """Out-of-fold calibrated probabilities of the history rows (float16), for learning what a language
     model's choice is worth where this model is unsure."""
+    novelty: dict[str, Any] | None = None
+    """The novelty step's plain parameters (:mod:`retrieval.novelty`), JSON in the artefact's header."""
 
     # -- prediction -----------------------------------------------------------------------------------
 
@@ -148,6 +154,7 @@ class LabelModel:
             "options": dataclasses.asdict(self.options),
             "vectorizers": {"word_vectorizer": word_params, "char_vectorizer": char_params},
             "stats": self.stats,
+            "novelty": self.novelty,
         }
         arrays = {
             **self.semantic.arrays("semantic"),
@@ -245,6 +252,7 @@ class LabelModel:
             options=options,
             stats=dict(artefact.field("stats", dict)),
             oof_proba=oof_proba,
+            novelty=artefact.field("novelty", (dict, type(None))),
         )
 
 

@@ -78,7 +78,7 @@ def _labelled_entries() -> tuple[list[str], list[str], np.ndarray]:
 
 def train_label_model(*, progress: Progress | None = None) -> TrainSummary:
     """Fit the label model on the live knowledge base and replace the saved one (atomically)."""
-    from retrieval.label_model import fit_label_model
+    from retrieval.novelty import fit_label_model_with_novelty
     from retrieval.services import embedder
 
     texts, labels, vectors = _labelled_entries()
@@ -90,7 +90,7 @@ def train_label_model(*, progress: Progress | None = None) -> TrainSummary:
         )
         logger.info("label model not trained: %s", reason)
         return TrainSummary(trained=False, entries=len(texts), labels=distinct, reason=reason)
-    model = fit_label_model(
+    model = fit_label_model_with_novelty(
         texts=texts, embeddings=vectors, labels=labels, embedding_model=embedder().name, progress=progress
     )
     model.save(label_model_path())
@@ -168,9 +168,6 @@ def predict_label_probs(*, texts: Sequence[str], embeddings: np.ndarray) -> list
     model = current_label_model()
     if model is None:
         return None
-    probabilities = model.predict_proba(texts=texts, embeddings=embeddings)
-    result = []
-    for row in probabilities:
-        top = row.argsort()[::-1][:TOP_LABELS]
-        result.append({model.labels[i]: float(row[i]) for i in top if row[i] > 1e-4})
-    return result
+    from retrieval.novelty import predict_with_unknown
+
+    return predict_with_unknown(model, texts=texts, embeddings=embeddings, top=TOP_LABELS)

@@ -176,7 +176,9 @@ class Runner:
         lap("retrieval")
         probs = probs_override
         if probs is None and self.ws.label_model is not None and mode != "model":
-            probs = self.ws.label_model.predict(texts=[prepared], embeddings=vector)[0]
+            from retrieval.novelty import predict_with_unknown
+
+            probs = predict_with_unknown(self.ws.label_model, texts=[prepared], embeddings=vector)[0]
         lap("classifier")
         verdict = None
         consulted = False

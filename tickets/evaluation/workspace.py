@@ -149,7 +149,8 @@ def label_model_for(
 ) -> LabelModel | None:
     """The label model fitted on the history (reused from the workspace when there); None with fewer
     than two labels."""
-    from retrieval.label_model import LabelModel, fit_label_model
+    from retrieval.label_model import LabelModel
+    from retrieval.novelty import fit_label_model_with_novelty
 
     path = directory / LABEL_MODEL_FILE
     labels = sorted({ticket.category for ticket in history})
@@ -165,7 +166,7 @@ def label_model_for(
     # Results computed with another label model would be mixed with this one's: start them over.
     for old in directory.parent.glob("results-*.jsonl"):
         old.unlink()
-    model = fit_label_model(
+    model = fit_label_model_with_novelty(
         texts=[ticket.text for ticket in history],
         embeddings=vectors,
         labels=[ticket.category for ticket in history],

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inference_app.llm.types import Neighbour
+from retrieval.novelty import UNKNOWN_KEY
 
 __all__ = [
     "CategoryDecision",
@@ -127,8 +128,11 @@ def decide_category(
         "model_category": model_category,
         "model_weight": policy.model_weight,
     }
+    unknown = 0.0
     if label_probs:
-        base = _restrict(label_probs, allowed)
+        # The novelty step's "none of these" mass stays doubt: the confidence means "this known one".
+        unknown = min(1.0, max(0.0, float(label_probs.get(UNKNOWN_KEY, 0.0))))
+        base = _restrict({c: p for c, p in label_probs.items() if c != UNKNOWN_KEY}, allowed)
         base_source = SOURCE_CLASSIFIER
     else:
         base = _restrict(_neighbour_base(neighbours, policy), allowed)
@@ -152,7 +156,13 @@ def decide_category(
         )
     mass = sum(base.values())
     # Neighbour votes keep their shrinkage as unassigned mass (doubt); classifier outputs sum to 1.
-    probabilities = dict(base) if base_source == SOURCE_RETRIEVAL else {c: p / mass for c, p in base.items()}
+    probabilities = (
+        dict(base)
+        if base_source == SOURCE_RETRIEVAL
+        else {c: p / mass * (1.0 - unknown) for c, p in base.items()}
+    )
+    if unknown:
+        evidence["unknown_topic"] = round(unknown, 4)
     source = base_source
     if model_category is not None:
         base_top = max(probabilities, key=lambda c: probabilities[c])

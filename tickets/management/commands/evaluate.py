@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from tickets.evaluation.data import EvaluationInputError, read_rows
+from tickets.evaluation.languages import language_report, languages_of
 from tickets.evaluation.report import mode_report, write_reports
 from tickets.evaluation.runner import MODES, ModelAccess, Runner, iter_modes
 from tickets.evaluation.workspace import build_workspace, file_digest, prepare_directory
@@ -72,6 +73,19 @@ class Command(BaseCommand):
         parser.add_argument(
             "--company", default="the company", help="The company's name, as the prompt says it."
         )
+        parser.add_argument(
+            "--unknown-categories",
+            type=int,
+            default=0,
+            help="Hide K history categories (seeded, reported): their test tickets should go to triage.",
+        )
+        parser.add_argument("--unknown-label", help="Test rows with this label are out of scope.")
+        parser.add_argument("--unknown-seed", type=int, default=0, help="Seed choosing the hidden ones.")
+        parser.add_argument(
+            "--unknown-groups",
+            type=int,
+            help="Leave-categories-out groups the novelty step learns from (0: none; default: the fit's).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         started = time.monotonic()
@@ -100,6 +114,21 @@ class Command(BaseCommand):
             )
         except EvaluationInputError as exc:
             raise CommandError(str(exc)) from None
+        hidden: list[str] = []
+        if options["unknown_categories"] or options["unknown_label"]:
+            from tickets.evaluation.unknown_topics import hide_categories
+
+            try:
+                kept, hidden = hide_categories(
+                    history.tickets,
+                    count=options["unknown_categories"],
+                    label=options["unknown_label"],
+                    seed=options["unknown_seed"],
+                )
+            except ValueError as exc:
+                raise CommandError(str(exc)) from None
+            history = type(history)(kept, history.skipped)
+            self.stdout.write(f"hidden categories (unknown topics): {', '.join(hidden)}")
         if not history.tickets:
             raise CommandError(f"{options['history']}: no usable labelled rows")
         if not tests.tickets:
@@ -114,6 +143,8 @@ class Command(BaseCommand):
 
         embedder = get_embedder(settings.EMBEDDING_MODEL, threads=settings.SWITCHBOARD_THREADS)
         fit_options = FitOptions()
+        if options["unknown_groups"] is not None:
+            fit_options = FitOptions(unknown_groups=max(0, options["unknown_groups"]))
         fingerprint = {
             "history": file_digest(options["history"]),
             "test": file_digest(options["test"]),
@@ -121,6 +152,7 @@ class Command(BaseCommand):
             "team_map": team_map,
             "history_limit": options["history_limit"],
             "embedding_model": embedder.name,
+            **({"hidden_categories": hidden} if hidden else {}),
         }
         output.mkdir(parents=True, exist_ok=True)
         directory, resumed = prepare_directory(output, fingerprint)
@@ -170,10 +202,18 @@ class Command(BaseCommand):
                         options["calibration_size"], progress=_advance(bar)
                     )
         reports: dict[str, Any] = {}
+        languages = (languages_of(tests.tickets), languages_of(history.tickets))
         for mode in iter_modes(modes):
             with tqdm(total=len(tests.tickets), desc=f"{mode} mode", unit=" tickets", disable=None) as bar:
                 rows = runner.run(mode, tests.tickets, output, progress=_advance(bar))
-            reports[mode] = mode_report(rows)
+            reports[mode] = mode_report([row for row in rows if row["truth"] not in hidden])
+            reports[mode]["per_language"] = language_report(rows, *languages)
+            if hidden:
+                from tickets.evaluation.unknown_topics import learned_threshold, unknown_report
+
+                reports[mode]["unknown_topics"] = unknown_report(
+                    rows, hidden, learned_threshold=learned_threshold(workspace.label_model)
+                )
         headline_mode = next(m for m in ("combined", "retrieval", "model") if m in reports)
         headline = reports[headline_mode]
         label_model = workspace.label_model
