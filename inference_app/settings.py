@@ -96,7 +96,14 @@ LLM_SAMPLES = env.integer("LLM_SAMPLES", 1, minimum=1, maximum=15)
 LLM_DECISION_WEIGHT = env.number(
     "LLM_DECISION_WEIGHT", 2.0 if LLM_BACKEND == "openai" else 1.0, minimum=1.0, maximum=1000.0
 )
-LLM_DRAFT_REPLIES = env.boolean("LLM_DRAFT_REPLIES", False)
+# Let the model draft the reply from the chosen past answers (checked for grounding, else the stored
+# answer): "on", "off", or "auto": on where the answer ranker's history evaluation recorded that drafts
+# beat the chosen stored answer (retrieval.answer_services.drafting_wins).
+LLM_DRAFT_REPLIES = env.switch("LLM_DRAFT_REPLIES", "auto")
+# Below this calibrated suggestion confidence (the chance the chosen stored answer is usable), no
+# answer is suggested: the agent sees the similar tickets instead. Chosen on bitext history (README):
+# usable among shown >= 95% while abstaining on <= 10% of tickets.
+SUGGESTION_MIN_CONFIDENCE = env.number("SUGGESTION_MIN_CONFIDENCE", 0.5, minimum=0.0, maximum=1.0)
 
 # --- the pipeline (tickets.pipeline) -------------------------------------------------------------
 COMPANY_NAME = env.text("COMPANY_NAME", "Lumenfield")

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from inference_app.llm.injection import detect_injection
 from inference_app.llm.redaction import redact
+from retrieval.answer_choice import CANDIDATES as ANSWER_CANDIDATES
 from tickets.audit import text_fingerprint
 from tickets.knowledge import document_text
 from tickets.models import OPEN_STATUSES, Ticket
@@ -66,6 +67,7 @@ class InputResult:
                 "injection": self.injection,
                 "neighbours": self.neighbours,
                 "label_probs": self.label_probs,
+                "language": self.language,
             },
         }
 
@@ -123,7 +125,7 @@ def _embed_and_retrieve(tickets: Sequence[Ticket], results: dict[int, InputResul
     hits_of = {
         ticket.pk: kb_search(
             text=results[ticket.pk].text,
-            k=settings.PIPELINE_TOP_K,
+            k=max(settings.PIPELINE_TOP_K, ANSWER_CANDIDATES),
             query_vector=vectors[row],
             exclude_ids=[ticket.pk],
         )
@@ -150,6 +152,7 @@ def _neighbour(hit: Hit, past: Ticket) -> dict[str, Any]:
         "text": _redacted(document_text(past.subject, past.body)),
         "priority": past.priority,
         "resolution": _redacted(past.resolution),
+        "lexical_score": hit.lexical_score,
     }
 
 

@@ -181,12 +181,15 @@ def draft_reply(
     company: str = "the company",
     pricing: Pricing = Pricing(),
     max_tokens: int = 400,
+    prompt_name: str = DRAFT_PROMPT,
+    language: str = "",
 ) -> ModelVerdict:
     """Ask a capable model to write a reply from the retrieved resolutions, citing the ones it used."""
     example_ids = [f"E{n}" for n in range(1, len(neighbours) + 1)]
-    prompt = load_prompt(DRAFT_PROMPT)
+    prompt = load_prompt(prompt_name)
     messages = prompt.messages(
         company=company,
+        language=language or "the language the customer wrote in",
         examples=render_examples(neighbours),
         ticket=neutralize(_clip(ticket_text, MAX_TICKET_CHARS)),
     )
