@@ -1,10 +1,13 @@
 """The evaluation on the shared datasets, with the splits the project's goals name, and its time.
 
 bitext: 80/20 split (Python ``random.Random(0).shuffle``), intent as the label, category as the team.
+tobi-bueck (``tobi``): the en + de files in name order, the same 80/20 shuffle (3,242 history / 811 test;
+the issue's figures use the first 800 test rows: ``-- --limit 800``), queue as the label, ``answer`` as the
+resolution (evaluation only: the data set is non-commercial).
 it-service-tickets: the first 20,000 rows as history, the next 5,000 as test, Topic_group as the label
 (``--small``: 10,000 history / 3,000 test, the size of the 15-minute goal).
 
-    python benchmarks/bench_evaluate.py [--dataset bitext|it|both] [--small] [--modes retrieval]
+    python benchmarks/bench_evaluate.py [--dataset bitext|tobi|it|both] [--small] [--modes retrieval]
         [--processes 2] [--output DIR] [-- extra evaluate options, e.g. --limit 20]
 
 Prints each run's last line and the figures of its report.json. Needs ../shared/data.
@@ -26,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 BITEXT = DATA / "bitext-customer-support" / "Bitext_Sample_Customer_Support_Training_Dataset.csv"
 IT = DATA / "it-service-tickets" / "all_tickets_processed_improved_v3.csv"
+TOBI = DATA / "tobi-bueck-customer-support-tickets"
 
 
 def write(path: Path, rows: list[dict[str, str]]) -> Path:
@@ -53,6 +57,15 @@ def splits(dataset: str, folder: Path, small: bool) -> tuple[Path, Path, list[st
             write(folder / "bitext_test.csv", rows[cut:]),
             columns,
         )
+    if dataset == "tobi":
+        rows = [row for path in sorted(TOBI.glob("*.csv")) if "lang3-4k" not in path.name for row in read(path)]
+        rows = [{k: row[k] for k in ("subject", "body", "answer", "queue")} for row in rows]
+        rows = [row for row in rows if row["body"].strip() and row["answer"].strip()]
+        random.Random(0).shuffle(rows)
+        cut = int(0.8 * len(rows))
+        columns = ["--subject-column", "subject", "--body-column", "body", "--label-column", "queue"]
+        columns += ["--resolution-column", "answer"]
+        return write(folder / "tobi_history.csv", rows[:cut]), write(folder / "tobi_test.csv", rows[cut:]), columns
     rows = read(IT)
     history, test = (10_000, 3_000) if small else (20_000, 5_000)
     return (
@@ -66,14 +79,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--dataset", choices=("bitext", "it", "both"), default="both")
+    parser.add_argument("--dataset", choices=("bitext", "tobi", "it", "both"), default="both")
     parser.add_argument("--small", action="store_true")
     parser.add_argument("--modes", default="retrieval")
     parser.add_argument("--processes", default="2")
     parser.add_argument("--output", type=Path, help="Keep the reports here (default: a temporary folder).")
     parser.add_argument("extra", nargs="*")
     options = parser.parse_args()
-    if not BITEXT.is_file() or not IT.is_file():
+    if not BITEXT.is_file() or not IT.is_file() or not TOBI.is_dir():
         sys.exit(f"needs the shared datasets in {DATA}")
     with tempfile.TemporaryDirectory() as tmp:
         base = options.output or Path(tmp)
@@ -110,6 +123,27 @@ def main() -> None:
                     f"latency p50/p95={latency['p50']:.0f}/{latency['p95']:.0f} ms "
                     f"tokens={figures['tokens_per_ticket']['prompt']:.0f}+{figures['tokens_per_ticket']['completion']:.0f}"
                 )
+                if figures.get("suggestion"):
+                    print(f"   {mode} suggestion: {suggestion_line(figures['suggestion'])}")
+            if report["run"].get("suggestion_ranker"):
+                print(f"   answer ranker: {report['run']['suggestion_ranker']}")
+
+
+def suggestion_line(block: dict) -> str:
+    def f(value: object) -> str:
+        return "n/a" if value is None else f"{float(value):.3f}"  # type: ignore[arg-type]
+
+    drafting = block["drafting"]
+    return (
+        f"usable_share={f(block['usable_share'])} usable_precision={f(block['usable_precision'])} "
+        f"abstained={f(block['abstained_share'])} similarity={f(block['similarity']['mean'])} "
+        f"p10={f(block['similarity']['p10'])} before_abstaining={f(block['similarity_before_abstention']['mean'])} "
+        f"rouge_l={f(block['rouge_l'])} ece={f(block['ece'])} citations_valid={f(block['citation_validity'])} "
+        f"baselines={ {k: (v and round(v['mean'], 3), v and round(v['usable_share'], 3)) for k, v in block['baselines'].items()} } "
+        f"drafts={drafting['drafted']}/{drafting['asked']} fallbacks={drafting['fallbacks']} "
+        f"draft_tokens={f(drafting['prompt_tokens_per_ticket'])}+{f(drafting['completion_tokens_per_ticket'])} "
+        f"draft_ms={f(drafting['latency_ms_per_ticket'])}"
+    )
 
 
 if __name__ == "__main__":

@@ -131,6 +131,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "retrieval.retrain_label_model",
         "schedule": LABEL_MODEL_RETRAIN_HOURS * 3600,
     },
+    "retrain-answer-ranker": {
+        "task": "tickets.retrain_answer_ranker",
+        "schedule": LABEL_MODEL_RETRAIN_HOURS * 3600,
+    },
 }
 
 # --- retrieval -----------------------------------------------------------------------------------

@@ -35,10 +35,11 @@ class _Cache:
         self.ranker: AnswerRanker | None = None
         self.signature: tuple[int, int, int] | None = None
         self.checked_at = 0.0
+        self.path: Path | None = None
 
     def forget(self) -> None:
         with self.lock:
-            self.ranker, self.signature, self.checked_at = None, None, 0.0
+            self.ranker, self.signature, self.checked_at, self.path = None, None, 0.0, None
 
 
 _cache = _Cache()
@@ -56,12 +57,13 @@ def current_answer_ranker() -> AnswerRanker:
     from retrieval.services import embedder
 
     name = embedder().name
+    path = answer_ranker_path()
     with _cache.lock:
         now = time.monotonic()
-        if _cache.signature is not None and now - _cache.checked_at < RELOAD_CHECK_SECONDS:
+        fresh = now - _cache.checked_at < RELOAD_CHECK_SECONDS
+        if _cache.signature is not None and _cache.path == path and fresh:
             return _cache.ranker or unlearned_ranker(name)
-        _cache.checked_at = now
-        path = answer_ranker_path()
+        _cache.checked_at, _cache.path = now, path
         try:
             stat = path.stat()
         except FileNotFoundError:

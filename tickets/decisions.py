@@ -72,7 +72,8 @@ def plan(context: Mapping[str, Any], setup: DecisionSetup) -> Plan:
     classify = bool(context.get("usable")) and (
         mode == "always" or (mode == "auto" and should_consult_model(decision=base, policy=setup.policy))
     )
-    draft = bool(context.get("usable")) and mode != "never" and bool(pool) and suggestions.drafting_enabled()
+    # Drafting follows LLM_DRAFT_REPLIES alone: PIPELINE_USE_MODEL says when the model classifies.
+    draft = bool(context.get("usable")) and bool(pool) and suggestions.drafting_enabled()
     return Plan(
         neighbours=neighbours,
         label_probs=label_probs,
@@ -177,7 +178,8 @@ def decide(context: Mapping[str, Any], plan: Plan, setup: DecisionSetup) -> Deci
     steered = bool(context.get("injection"))
     model_priority = verdict.priority if verdict is not None and verdict.ok and not steered else None
     chosen = suggestions.choose_answer(neighbours=plan.answer_pool or plan.neighbours, category=decision.category)
-    if plan.draft and backend is not None and chosen.shown is not None:
+    server_down = verdict is not None and verdict.unavailable
+    if plan.draft and backend is not None and chosen.shown is not None and not server_down:
         drafted = draft_grounded(
             backend=backend,
             ticket_text=context["text"],
