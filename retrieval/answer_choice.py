@@ -94,7 +94,13 @@ def leave_one_out_queries(
         )
         if candidates:
             queries.append(
-                training_query(candidates, matrix, truth, decided_category=decided_categories[row])
+                training_query(
+                    candidates,
+                    matrix,
+                    truth,
+                    decided_category=decided_categories[row],
+                    query_vector=vectors[row],
+                )
             )
         if progress:
             progress(1)

@@ -14,7 +14,10 @@ Features of each candidate (plain data in, see :class:`Candidate`):
 - ``recency``: ``exp(-age / 1 year)`` of the past ticket (0.5 when unknown);
 - ``same_category``: the past ticket has the category decided for the new one;
 - ``feedback``: agents' verdicts on suggestions built on that answer, accepted +1, edited +0.5,
-  rejected -1, shrunk towards 0: ``score / (count + 1)``.
+  rejected -1, shrunk towards 0: ``score / (count + 1)``;
+- ``answer_to_ticket``, ``answer_to_ticket_gap``: the cosine between the answer and the new ticket
+  itself (an answer that speaks to this request), and its distance to the best one (0 without the
+  ticket's embedding).
 
 A logistic regression learns the weights from the company's history by leave-one-out (each history
 ticket's neighbours without itself; a candidate is positive when its answer is usable for that ticket);
@@ -55,6 +58,8 @@ FEATURES = (
     "recency",
     "same_category",
     "feedback",
+    "answer_to_ticket",
+    "answer_to_ticket_gap",
 )
 FEEDBACK_PRIOR = 2.0
 """Weight of the feedback feature (on its raw -1..1 scale) while history holds no feedback to learn it."""
@@ -112,9 +117,14 @@ class AnswerChoice:
 
 
 def features(
-    candidates: Sequence[Candidate], answer_vectors: np.ndarray, *, decided_category: str | None
+    candidates: Sequence[Candidate],
+    answer_vectors: np.ndarray,
+    *,
+    decided_category: str | None,
+    query_vector: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The feature matrix, one row per candidate (columns in :data:`FEATURES` order)."""
+    """The feature matrix, one row per candidate (columns in :data:`FEATURES` order); ``query_vector``
+    is the new ticket's embedding (same model as the answers)."""
     n = len(candidates)
     if n == 0:
         return np.zeros((0, len(FEATURES)), dtype=np.float64)
@@ -129,7 +139,14 @@ def features(
     safe = np.where(others > 0, others, 1.0)
     agreement = np.where(others > 0, ((similar >= USABLE_SIMILARITY) * weights[None, :]).sum(axis=1) / safe, 0.0)
     agreement_mean = np.where(others > 0, (similar * weights[None, :]).sum(axis=1) / safe, 0.0)
+    to_ticket = (
+        vectors @ np.asarray(query_vector, dtype=np.float64).reshape(-1)
+        if query_vector is not None
+        else np.zeros(n)
+    )
     columns = {
+        "answer_to_ticket": to_ticket,
+        "answer_to_ticket_gap": to_ticket - to_ticket.max(),
         "dense": dense,
         "dense_gap": dense - dense.max(),
         "lexical": lexical / top_lexical if top_lexical > 0 else np.zeros(n),
@@ -188,12 +205,15 @@ class AnswerRanker:
         *,
         decided_category: str | None,
         min_confidence: float,
+        query_vector: np.ndarray | None = None,
     ) -> AnswerChoice:
         """The candidates ranked; abstains when the calibrated confidence of the top one is below
         ``min_confidence`` (an uncalibrated ranker never abstains: its number means nothing)."""
         if not candidates:
             return AnswerChoice([], None, self.calibrated, True, min_confidence)
-        matrix = features(candidates, answer_vectors, decided_category=decided_category)
+        matrix = features(
+            candidates, answer_vectors, decided_category=decided_category, query_vector=query_vector
+        )
         scores = self.scores(matrix)
         probabilities = self.probabilities(scores)
         order = np.argsort(-scores, kind="stable")
@@ -278,8 +298,9 @@ def training_query(
     true_answer: np.ndarray,
     *,
     decided_category: str | None,
+    query_vector: np.ndarray | None = None,
 ) -> TrainingQuery:
-    matrix = features(candidates, answer_vectors, decided_category=decided_category)
+    matrix = features(candidates, answer_vectors, decided_category=decided_category, query_vector=query_vector)
     vectors = np.asarray(answer_vectors, dtype=np.float64).reshape(len(candidates), -1)
     similarity = vectors @ np.asarray(true_answer, dtype=np.float64) if len(candidates) else np.zeros(0)
     return TrainingQuery(matrix=matrix, usable=similarity >= USABLE_SIMILARITY)

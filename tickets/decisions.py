@@ -177,7 +177,11 @@ def decide(context: Mapping[str, Any], plan: Plan, setup: DecisionSetup) -> Deci
     # A ticket that tries to steer the model does not get to pick its own priority through it.
     steered = bool(context.get("injection"))
     model_priority = verdict.priority if verdict is not None and verdict.ok and not steered else None
-    chosen = suggestions.choose_answer(neighbours=plan.answer_pool or plan.neighbours, category=decision.category)
+    chosen = suggestions.choose_answer(
+        text=str(context.get("text") or ""),
+        neighbours=plan.answer_pool or plan.neighbours,
+        category=decision.category,
+    )
     server_down = verdict is not None and verdict.unavailable
     if plan.draft and backend is not None and chosen.shown is not None and not server_down:
         drafted = draft_grounded(

@@ -84,11 +84,12 @@ class _Hit:
     category: str | None
 
 
-def choose_answer(*, neighbours: Sequence[Neighbour], category: str | None) -> ChosenAnswer:
-    """Rank the retrieved tickets' answers for a new ticket whose decided category is ``category``."""
+def choose_answer(*, text: str, neighbours: Sequence[Neighbour], category: str | None) -> ChosenAnswer:
+    """Rank the retrieved tickets' answers for a new ticket (its redacted ``text``, as embedded for the
+    search) whose decided category is ``category``."""
     from retrieval.answer_choice import candidates_from_hits
     from retrieval.answer_services import current_answer_ranker
-    from retrieval.services import kb_answer_vectors
+    from retrieval.services import embed_texts, kb_answer_vectors
 
     with_answer = [n for n in neighbours if n.resolution.strip()]
     ids = [n.doc_id for n in with_answer]
@@ -97,8 +98,13 @@ def choose_answer(*, neighbours: Sequence[Neighbour], category: str | None) -> C
     candidates, matrix = candidates_from_hits(
         hits, answer_vectors=vectors, ages_days=_ages(ids), feedback=feedback_counts(doc_ids=ids)
     )
+    query = embed_texts([text])[0] if candidates and text else None
     choice = current_answer_ranker().choose(
-        candidates, matrix, decided_category=category, min_confidence=settings.SUGGESTION_MIN_CONFIDENCE
+        candidates,
+        matrix,
+        decided_category=category,
+        min_confidence=settings.SUGGESTION_MIN_CONFIDENCE,
+        query_vector=query,
     )
     by_id = {n.doc_id: n for n in with_answer}
     return ChosenAnswer(choice=choice, ranked=[by_id[r.doc_id] for r in choice.ranked])

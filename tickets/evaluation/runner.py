@@ -230,6 +230,7 @@ class Runner:
             "probs": probs,
             "found": found,
             "text": prepared,
+            "vector": vector[0],
         }
 
     # -- a whole mode ---------------------------------------------------------------------------------
@@ -255,9 +256,9 @@ class Runner:
                     continue
                 result = self.classify(ticket.text, mode)
                 result.pop("probs")
-                found, prepared = result.pop("found"), result.pop("text")
+                found, prepared, vector = result.pop("found"), result.pop("text"), result.pop("vector")
                 if self.suggestions is not None:
-                    result["suggestion"] = self._suggest(mode, index, prepared, found, result["predicted"])
+                    result["suggestion"] = self._suggest(mode, index, prepared, vector, found, result["predicted"])
                 predicted = result["predicted"]
                 row = {
                     "index": index,
@@ -275,7 +276,13 @@ class Runner:
         return done
 
     def _suggest(
-        self, mode: str, index: int, prepared: str, found: Sequence[Any], predicted: str | None
+        self,
+        mode: str,
+        index: int,
+        prepared: str,
+        vector: np.ndarray,
+        found: Sequence[Any],
+        predicted: str | None,
     ) -> dict[str, Any]:
         from tickets.evaluation.suggestions import drafter, suggest
 
@@ -284,7 +291,13 @@ class Runner:
         if self.draft_replies and self.model is not None and mode != "retrieval":
             draft = drafter(self.ws, self.model.backend, self.model.pricing, self.model.company, prepared, found)
         return suggest(
-            self.suggestions, self.ws, hits=found, decided_category=predicted, test_index=index, draft=draft
+            self.suggestions,
+            self.ws,
+            hits=found,
+            decided_category=predicted,
+            test_index=index,
+            query_vector=vector,
+            draft=draft,
         )
 
     # -- what the model is worth, from history -------------------------------------------------------

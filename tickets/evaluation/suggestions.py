@@ -131,13 +131,18 @@ def suggest(
     hits: Sequence[Any],
     decided_category: str | None,
     test_index: int,
+    query_vector: np.ndarray,
     draft: Callable[[list[int]], DraftOutcome] | None = None,
 ) -> dict[str, Any]:
     """The suggestion for one test ticket, as stored in its results line."""
     started = time.perf_counter()
     candidates, matrix = candidates_from_hits(hits[:CANDIDATES], answer_vectors=setup.history_answers)
     choice = setup.ranker.choose(
-        candidates, matrix, decided_category=decided_category, min_confidence=setup.min_confidence
+        candidates,
+        matrix,
+        decided_category=decided_category,
+        min_confidence=setup.min_confidence,
+        query_vector=query_vector,
     )
     truth = setup.test_answers[test_index]
     real = float(np.linalg.norm(truth)) > 0
