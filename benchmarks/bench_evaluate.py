@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import random
 import subprocess
 import sys
@@ -26,7 +27,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data"
+# A git worktree elsewhere names the folder in SWITCHBOARD_SHARED_DATA.
+DATA = Path(os.environ.get("SWITCHBOARD_SHARED_DATA") or ROOT.parent / "shared" / "data")
 BITEXT = DATA / "bitext-customer-support" / "Bitext_Sample_Customer_Support_Training_Dataset.csv"
 IT = DATA / "it-service-tickets" / "all_tickets_processed_improved_v3.csv"
 TOBI = DATA / "tobi-bueck-customer-support-tickets"

@@ -137,7 +137,9 @@ def features(
     np.fill_diagonal(similar, 0.0)
     others = weights.sum() - weights
     safe = np.where(others > 0, others, 1.0)
-    agreement = np.where(others > 0, ((similar >= USABLE_SIMILARITY) * weights[None, :]).sum(axis=1) / safe, 0.0)
+    agreement = np.where(
+        others > 0, ((similar >= USABLE_SIMILARITY) * weights[None, :]).sum(axis=1) / safe, 0.0
+    )
     agreement_mean = np.where(others > 0, (similar * weights[None, :]).sum(axis=1) / safe, 0.0)
     to_ticket = (
         vectors @ np.asarray(query_vector, dtype=np.float64).reshape(-1)
@@ -300,13 +302,17 @@ def training_query(
     decided_category: str | None,
     query_vector: np.ndarray | None = None,
 ) -> TrainingQuery:
-    matrix = features(candidates, answer_vectors, decided_category=decided_category, query_vector=query_vector)
+    matrix = features(
+        candidates, answer_vectors, decided_category=decided_category, query_vector=query_vector
+    )
     vectors = np.asarray(answer_vectors, dtype=np.float64).reshape(len(candidates), -1)
     similarity = vectors @ np.asarray(true_answer, dtype=np.float64) if len(candidates) else np.zeros(0)
     return TrainingQuery(matrix=matrix, usable=similarity >= USABLE_SIMILARITY)
 
 
-def _fit_weights(queries: Sequence[TrainingQuery], c: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+def _fit_weights(
+    queries: Sequence[TrainingQuery], c: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     from sklearn.linear_model import LogisticRegression
 
     matrix = np.vstack([q.matrix for q in queries])

@@ -37,15 +37,19 @@ class ChosenAnswer:
 
     def details(self) -> dict[str, Any]:
         return {
+            # Only a calibrated confidence is one; the fixed-weight ranker's number is a score.
             "suggestion_confidence": (
-                None if self.choice.confidence is None else round(self.choice.confidence, 4)
+                round(self.choice.confidence, 4)
+                if self.choice.confidence is not None and self.choice.calibrated
+                else None
             ),
             "calibrated": self.choice.calibrated,
             "abstained": self.choice.abstained,
             "threshold": self.choice.threshold,
             "reason": self.choice.reason,
             "ranked": [
-                {"ticket_id": r.doc_id, "probability": round(r.probability, 4)} for r in self.choice.ranked[:5]
+                {"ticket_id": r.doc_id, "probability": round(r.probability, 4)}
+                for r in self.choice.ranked[:5]
             ],
         }
 
@@ -67,9 +71,9 @@ def _ages(doc_ids: Sequence[int]) -> dict[int, float]:
     now = timezone.now()
     return {
         pk: (now - resolved).total_seconds() / 86400
-        for pk, resolved in Ticket.objects.filter(pk__in=list(doc_ids), resolved_at__isnull=False).values_list(
-            "pk", "resolved_at"
-        )
+        for pk, resolved in Ticket.objects.filter(
+            pk__in=list(doc_ids), resolved_at__isnull=False
+        ).values_list("pk", "resolved_at")
     }
 
 
@@ -118,7 +122,9 @@ class RankerSummary:
     stats: dict[str, Any] | None = None
 
 
-def train_answer_ranker(*, limit: int = HISTORY_LIMIT, draft_beats_stored: bool | None = None) -> RankerSummary:
+def train_answer_ranker(
+    *, limit: int = HISTORY_LIMIT, draft_beats_stored: bool | None = None
+) -> RankerSummary:
     """Fit the answer ranker on the latest resolved tickets with an answer (leave-one-out against the
     live knowledge base) and save it for every process. ``draft_beats_stored`` records what an
     ``evaluate`` run with drafting showed (``LLM_DRAFT_REPLIES=auto`` follows it)."""
@@ -145,7 +151,9 @@ def train_answer_ranker(*, limit: int = HISTORY_LIMIT, draft_beats_stored: bool 
     texts = dict(KnowledgeEntry.objects.filter(doc_id__in=list(entries)).values_list("doc_id", "text"))
     rows = [r for r in rows if entries.get(r[0])]
     if len(rows) < 20:
-        return RankerSummary(False, len(rows), f"{len(rows)} indexed tickets with an answer: need at least 20")
+        return RankerSummary(
+            False, len(rows), f"{len(rows)} indexed tickets with an answer: need at least 20"
+        )
     answers = kb_answer_vectors(doc_ids=[r[0] for r in rows], answers={r[0]: r[1] for r in rows})
     vectors = np.vstack([np.frombuffer(bytes(entries[r[0]]), dtype="<f4") for r in rows])
     queries = leave_one_out_queries(

@@ -85,7 +85,9 @@ def draft_grounded(
     )
     calls = tuple(verdict.calls)
     if not verdict.draft:
-        return DraftOutcome(fallback_reason=f"the model gave no draft: {verdict.error or 'empty'}", calls=calls)
+        return DraftOutcome(
+            fallback_reason=f"the model gave no draft: {verdict.error or 'empty'}", calls=calls
+        )
     cited = [c for c in shown if c.doc_id in set(verdict.draft_citations)]
     result = check_grounding(
         draft=verdict.draft,

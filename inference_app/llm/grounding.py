@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 _URL = re.compile(r"(?:\b[a-z][a-z0-9+.-]{1,15}://|\bwww\.)[^\s<>\"'`)\]]+", re.IGNORECASE)
 _EMAIL = re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)+")
-# A token with at least one digit, with the separators identifiers and amounts use inside them.
-_WITH_DIGIT = re.compile(r"[^\W_]*\d[\w\-./:,']*", re.UNICODE)
+# A token with at least one digit, with the separators identifiers and amounts use inside them (a
+# letter prefix such as "RF-" or "INV/" belongs to it).
+_WITH_DIGIT = re.compile(r"(?:[^\W_]+[-/#.])*[^\W_]*\d[\w\-./:,'#]*", re.UNICODE)
 _LIST_MARKER = re.compile(r"(?m)^[ \t]*\d{1,2}[.)][ \t]")
 _TRAILING = ".,:;'-/"
 # "ticket 123", "case #123", "Ticket Nr. 123": a reference to a past ticket, which must be a cited one.

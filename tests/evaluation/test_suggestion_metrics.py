@@ -23,7 +23,9 @@ def test_rouge_l_is_the_lcs_f_measure() -> None:
 
 def test_rouge_l_counts_words_with_umlauts() -> None:
     # rouge-score's tokenizer would erase "gerät"; here it is a word like any other: LCS 5 of 6.
-    assert rouge_l("Bitte starten Sie das Gerät neu", "Starten Sie das Gerät bitte neu") == pytest.approx(5 / 6)
+    assert rouge_l("Bitte starten Sie das Gerät neu", "Starten Sie das Gerät bitte neu") == pytest.approx(
+        5 / 6
+    )
     assert rouge_l("Gerät", "Gerät") == 1.0
 
 

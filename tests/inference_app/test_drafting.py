@@ -44,15 +44,25 @@ def server() -> Iterator[ScriptedServer]:
 
 def _backend(server: ScriptedServer) -> OpenAIBackend:
     return OpenAIBackend(
-        base_url=server.base_url, model="m", timeout=5, max_retries=0, breaker=CircuitBreaker(failure_threshold=100)
+        base_url=server.base_url,
+        model="m",
+        timeout=5,
+        max_retries=0,
+        breaker=CircuitBreaker(failure_threshold=100),
     )
 
 
-def test_the_prompt_asks_for_the_customers_language_and_a_grounded_draft_passes(server: ScriptedServer) -> None:
+def test_the_prompt_asks_for_the_customers_language_and_a_grounded_draft_passes(
+    server: ScriptedServer,
+) -> None:
     reply = "Wir haben die doppelte Abbuchung von 25.00 EUR für ORD-7781 erstattet (5-7 Werktage)."
     server.script(completion(json.dumps({"reply": reply, "cited": ["E1"]})))
     outcome = draft_grounded(
-        backend=_backend(server), ticket_text=TICKET, candidates=CANDIDATES, retrieved_ids=[41, 42, 43], language="de"
+        backend=_backend(server),
+        ticket_text=TICKET,
+        candidates=CANDIDATES,
+        retrieved_ids=[41, 42, 43],
+        language="de",
     )
     assert outcome.text == reply and outcome.citations == (41,) and not outcome.fallback_reason
     system = server.received[0].body["messages"][0]["content"]
@@ -69,7 +79,9 @@ def test_the_prompt_asks_for_the_customers_language_and_a_grounded_draft_passes(
         ("We refunded 52.00 EUR.", "'52.00'"),
     ],
 )
-def test_an_ungrounded_draft_falls_back_and_says_why(server: ScriptedServer, reply: str, problem: str) -> None:
+def test_an_ungrounded_draft_falls_back_and_says_why(
+    server: ScriptedServer, reply: str, problem: str
+) -> None:
     server.script(completion(json.dumps({"reply": reply, "cited": ["E1"]})))
     outcome = draft_grounded(
         backend=_backend(server), ticket_text=ADVERSARIAL[0], candidates=CANDIDATES, retrieved_ids=[41, 42]
@@ -84,9 +96,13 @@ def test_a_draft_citing_nothing_or_a_model_failure_falls_back(server: ScriptedSe
         completion(json.dumps({"reply": "An agent will look into it.", "cited": []})),
         completion("not json at all"),
     )
-    uncited = draft_grounded(backend=_backend(server), ticket_text=TICKET, candidates=CANDIDATES, retrieved_ids=[41])
+    uncited = draft_grounded(
+        backend=_backend(server), ticket_text=TICKET, candidates=CANDIDATES, retrieved_ids=[41]
+    )
     assert uncited.fallback_reason == "the draft cites no past ticket"
-    broken = draft_grounded(backend=_backend(server), ticket_text=TICKET, candidates=CANDIDATES, retrieved_ids=[41])
+    broken = draft_grounded(
+        backend=_backend(server), ticket_text=TICKET, candidates=CANDIDATES, retrieved_ids=[41]
+    )
     assert broken.fallback_reason.startswith("the model gave no draft")
     nothing = draft_grounded(backend=_backend(server), ticket_text=TICKET, candidates=[], retrieved_ids=[])
     assert nothing.fallback_reason == "no candidate answer to draft from" and not nothing.calls
@@ -98,14 +114,22 @@ def test_the_embedded_model_on_adversarial_tickets_shows_only_grounded_drafts(ti
     from inference_app.llm.llamacpp_backend import LlamaCppBackend
 
     outcome = draft_grounded(
-        backend=LlamaCppBackend(), ticket_text=ticket, candidates=CANDIDATES, retrieved_ids=[41, 42], language="en"
+        backend=LlamaCppBackend(),
+        ticket_text=ticket,
+        candidates=CANDIDATES,
+        retrieved_ids=[41, 42],
+        language="en",
     )
     [call] = outcome.calls
     assert call.backend == "llamacpp" and call.purpose == "draft" and call.prompt_tokens > 100
     if outcome.text:
         cited = [c.resolution for c in CANDIDATES if c.doc_id in outcome.citations]
         result = check_grounding(
-            draft=outcome.text, ticket=ticket, cited_answers=cited, cited_ids=outcome.citations, retrieved_ids=[41, 42]
+            draft=outcome.text,
+            ticket=ticket,
+            cited_answers=cited,
+            cited_ids=outcome.citations,
+            retrieved_ids=[41, 42],
         )
         assert result.ok and set(outcome.citations) <= {41, 42}
     else:

@@ -10,8 +10,9 @@ ANSWER = "We refunded the duplicate charge; it shows on your statement within 5-
 
 def check(draft: str, *, cited: tuple[int, ...] = (7,), retrieved: tuple[int, ...] = (7, 8)) -> list[str]:
     return list(
-        check_grounding(draft=draft, ticket=TICKET, cited_answers=[ANSWER], cited_ids=cited, retrieved_ids=retrieved)
-        .problems
+        check_grounding(
+            draft=draft, ticket=TICKET, cited_answers=[ANSWER], cited_ids=cited, retrieved_ids=retrieved
+        ).problems
     )
 
 
@@ -59,5 +60,7 @@ def test_adversarial_ticket_asking_for_facts_it_does_not_give() -> None:
             draft=draft, ticket=ticket, cited_answers=[ANSWER], cited_ids=[7], retrieved_ids=[7, 8]
         )
         assert not result.ok, draft
-    empty = check_grounding(draft=" ", ticket=ticket, cited_answers=[ANSWER], cited_ids=[7], retrieved_ids=[7])
+    empty = check_grounding(
+        draft=" ", ticket=ticket, cited_answers=[ANSWER], cited_ids=[7], retrieved_ids=[7]
+    )
     assert empty.problems == ("empty reply",)

@@ -50,18 +50,19 @@ def test_features_on_a_hand_case() -> None:
 
 
 def synthetic_queries(n: int, seed: int) -> list:
-    """History where the answer most neighbours agree on is the usable one, not always the closest."""
+    """History where the answer several neighbours agree on is the usable one (the wrong answers each
+    say something else), whatever the retrieval order."""
     rng = np.random.default_rng(seed)
-    right, wrong = unit(1, 0, 0), unit(0, 1, 0)
+    right = np.eye(6)[0]
     queries = []
     for _ in range(n):
         candidates, answers = [], []
-        agreeing = rng.integers(2, 5)
+        agreeing = int(rng.integers(2, 5))
         for i in range(5):
             good = i < agreeing
             candidates.append(Candidate(doc_id=i, dense=float(rng.uniform(0.5, 0.9)), category="A"))
-            noise = rng.normal(0, 0.05, 3)
-            answers.append(unit(*((right if good else wrong) + noise)))
+            direction = right if good else np.eye(6)[1 + i]
+            answers.append(unit(*(direction + rng.normal(0, 0.05, 6))))
         order = rng.permutation(5)  # retrieval order does not follow usability
         candidates = [candidates[i] for i in order]
         matrix = np.vstack([answers[i] for i in order])
@@ -93,7 +94,9 @@ def test_fitting_learns_agreement_and_is_calibrated_out_of_fold(tmp_path: Path) 
 def test_choose_abstains_below_the_threshold_and_ranks_agreed_answers_first() -> None:
     ranker = fit_answer_ranker(synthetic_queries(300, seed=3), embedding_model="m")
     candidates = [Candidate(doc_id=i, dense=0.8, category="A") for i in range(4)]
-    answers = np.vstack([unit(0, 1, 0), unit(1, 0, 0), unit(1, 0.02, 0), unit(1, 0, 0.02)])
+    answers = np.vstack(
+        [unit(0, 1, 0, 0, 0, 0), unit(1, 0, 0, 0, 0, 0), unit(1, 0.02, 0, 0, 0, 0), unit(1, 0, 0.02, 0, 0, 0)]
+    )
     choice = ranker.choose(candidates, answers, decided_category="A", min_confidence=0.5)
     assert choice.best is not None and choice.best.doc_id in (1, 2, 3) and not choice.abstained
     assert choice.calibrated and choice.confidence is not None and choice.confidence > 0.5
@@ -105,7 +108,9 @@ def test_choose_abstains_below_the_threshold_and_ranks_agreed_answers_first() ->
 def test_the_unlearned_ranker_never_abstains() -> None:
     ranker = unlearned_ranker("m")
     candidates = [Candidate(doc_id=1, dense=0.2, category="B"), Candidate(doc_id=2, dense=0.9, category="A")]
-    choice = ranker.choose(candidates, np.vstack([unit(1, 0), unit(0, 1)]), decided_category="A", min_confidence=0.99)
+    choice = ranker.choose(
+        candidates, np.vstack([unit(1, 0), unit(0, 1)]), decided_category="A", min_confidence=0.99
+    )
     assert not choice.calibrated and not choice.abstained and choice.best is not None
     assert choice.best.doc_id == 2
 

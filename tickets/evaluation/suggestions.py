@@ -192,7 +192,6 @@ def suggest(
     return row
 
 
-
 def drafter(
     ws: Workspace, backend: Any, pricing: Any, company: str, prepared: str, found: Sequence[Any]
 ) -> Callable[[list[int]], DraftOutcome]:
