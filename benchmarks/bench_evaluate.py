@@ -60,14 +60,20 @@ def splits(dataset: str, folder: Path, small: bool) -> tuple[Path, Path, list[st
             columns,
         )
     if dataset == "tobi":
-        rows = [row for path in sorted(TOBI.glob("*.csv")) if "lang3-4k" not in path.name for row in read(path)]
+        rows = [
+            row for path in sorted(TOBI.glob("*.csv")) if "lang3-4k" not in path.name for row in read(path)
+        ]
         rows = [{k: row[k] for k in ("subject", "body", "answer", "queue")} for row in rows]
         rows = [row for row in rows if row["body"].strip() and row["answer"].strip()]
         random.Random(0).shuffle(rows)
         cut = int(0.8 * len(rows))
         columns = ["--subject-column", "subject", "--body-column", "body", "--label-column", "queue"]
         columns += ["--resolution-column", "answer"]
-        return write(folder / "tobi_history.csv", rows[:cut]), write(folder / "tobi_test.csv", rows[cut:]), columns
+        return (
+            write(folder / "tobi_history.csv", rows[:cut]),
+            write(folder / "tobi_test.csv", rows[cut:]),
+            columns,
+        )
     rows = read(IT)
     history, test = (10_000, 3_000) if small else (20_000, 5_000)
     return (
@@ -136,14 +142,20 @@ def suggestion_line(block: dict) -> str:
         return "n/a" if value is None else f"{float(value):.3f}"  # type: ignore[arg-type]
 
     drafting = block["drafting"]
+    baselines = {
+        name: (round(v["mean"], 3), round(v["usable_share"], 3)) if v else None
+        for name, v in block["baselines"].items()
+    }
     return (
         f"usable_share={f(block['usable_share'])} usable_precision={f(block['usable_precision'])} "
         f"abstained={f(block['abstained_share'])} similarity={f(block['similarity']['mean'])} "
-        f"p10={f(block['similarity']['p10'])} before_abstaining={f(block['similarity_before_abstention']['mean'])} "
-        f"rouge_l={f(block['rouge_l'])} ece={f(block['ece'])} citations_valid={f(block['citation_validity'])} "
-        f"baselines={ {k: (v and round(v['mean'], 3), v and round(v['usable_share'], 3)) for k, v in block['baselines'].items()} } "
+        f"p10={f(block['similarity']['p10'])} "
+        f"before_abstaining={f(block['similarity_before_abstention']['mean'])} "
+        f"rouge_l={f(block['rouge_l'])} ece={f(block['ece'])} "
+        f"citations_valid={f(block['citation_validity'])} baselines={baselines} "
         f"drafts={drafting['drafted']}/{drafting['asked']} fallbacks={drafting['fallbacks']} "
-        f"draft_tokens={f(drafting['prompt_tokens_per_ticket'])}+{f(drafting['completion_tokens_per_ticket'])} "
+        f"draft_tokens={f(drafting['prompt_tokens_per_ticket'])}"
+        f"+{f(drafting['completion_tokens_per_ticket'])} "
         f"draft_ms={f(drafting['latency_ms_per_ticket'])}"
     )
 

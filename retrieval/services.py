@@ -150,7 +150,9 @@ def _answer_blobs(items: Sequence[KBItem]) -> list[bytes | None]:
     return blobs
 
 
-def kb_answer_vectors(*, doc_ids: Sequence[int], answers: Mapping[int, str] | None = None) -> dict[int, np.ndarray]:
+def kb_answer_vectors(
+    *, doc_ids: Sequence[int], answers: Mapping[int, str] | None = None
+) -> dict[int, np.ndarray]:
     """The stored answer embeddings of ``doc_ids`` (current embedding model); an entry without one is
     embedded now from ``answers`` when given (entries written before answers were embedded)."""
     import numpy as np
@@ -159,11 +161,16 @@ def kb_answer_vectors(*, doc_ids: Sequence[int], answers: Mapping[int, str] | No
     found = {
         doc_id: np.frombuffer(bytes(blob), dtype="<f4")
         for doc_id, blob in KnowledgeEntry.objects.filter(
-            doc_id__in=list(doc_ids), deleted=False, embedding_model=model.name, answer_embedding__isnull=False
+            doc_id__in=list(doc_ids),
+            deleted=False,
+            embedding_model=model.name,
+            answer_embedding__isnull=False,
         ).values_list("doc_id", "answer_embedding")
         if blob
     }
-    missing = [doc_id for doc_id in doc_ids if doc_id not in found and (answers or {}).get(doc_id, "").strip()]
+    missing = [
+        doc_id for doc_id in doc_ids if doc_id not in found and (answers or {}).get(doc_id, "").strip()
+    ]
     if missing and answers is not None:
         for doc_id, vector in zip(missing, model.encode([answers[d] for d in missing]), strict=True):
             found[doc_id] = np.asarray(vector, dtype=np.float32)

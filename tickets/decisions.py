@@ -16,8 +16,8 @@ from django.conf import settings
 
 from inference_app.llm.backends import get_backend, pricing
 from inference_app.llm.classify import ModelVerdict, ask_model
-from inference_app.llm.drafting import DraftOutcome, draft_grounded
 from inference_app.llm.decision import CategoryDecision, DecisionPolicy, decide_category, should_consult_model
+from inference_app.llm.drafting import DraftOutcome, draft_grounded
 from inference_app.llm.types import CallRecord, Neighbour, Taxonomy
 from tickets import suggestions
 from tickets.models import Category, ModelCall, Suggestion, Team, Ticket

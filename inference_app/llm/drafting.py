@@ -65,7 +65,7 @@ def draft_grounded(
     retrieved_ids: Sequence[int],
     language: str = "",
     company: str = "the company",
-    pricing: Pricing = Pricing(),
+    pricing: Pricing | None = None,
 ) -> DraftOutcome:
     """The model's reply from ``candidates`` (best first, already redacted), checked for grounding.
 
@@ -79,7 +79,7 @@ def draft_grounded(
         ticket_text=ticket_text,
         neighbours=shown,
         company=company,
-        pricing=pricing,
+        pricing=pricing or Pricing(),
         prompt_name=DRAFT_PROMPT,
         language=LANGUAGES.get(language, ""),
     )

@@ -3,8 +3,8 @@
 A drafted reply may rephrase, but it must not invent: every number and identifier in it (order numbers,
 amounts, dates, codes, URLs, e-mail addresses, anything with a digit in it) has to appear in the
 (redacted) ticket or in the answers of the past tickets it cites, and it may cite only tickets that
-retrieval returned (also where it names one in the text: "ticket 123"). A reply that fails is not shown; the caller falls back to the chosen stored answer
-and records the problems listed here.
+retrieval returned (also where it names one in the text: "ticket 123"). A reply that fails is not
+shown; the caller falls back to the chosen stored answer and records the problems listed here.
 
 Plain text in, plain data out; no Django.
 """

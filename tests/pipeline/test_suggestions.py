@@ -157,9 +157,12 @@ def test_the_embedded_model_drafts_or_falls_back_grounded_end_to_end(
     if answer["drafted"]:
         cited = Ticket.objects.filter(pk__in=suggestion.cited_ticket_ids).values_list("resolution", flat=True)
         assert check_grounding(
-            draft=suggestion.resolution_text, ticket=ticket.pipeline_context["text"], cited_answers=list(cited),
-            cited_ids=suggestion.cited_ticket_ids, retrieved_ids=retrieved,
-        ).ok  # fmt: skip
+            draft=suggestion.resolution_text,
+            ticket=ticket.pipeline_context["text"],
+            cited_answers=list(cited),
+            cited_ids=suggestion.cited_ticket_ids,
+            retrieved_ids=retrieved,
+        ).ok
     else:
         assert answer["draft_fallback"]
         assert suggestion.resolution_text.startswith("Refunded the duplicate charge")

@@ -258,7 +258,9 @@ class Runner:
                 result.pop("probs")
                 found, prepared, vector = result.pop("found"), result.pop("text"), result.pop("vector")
                 if self.suggestions is not None:
-                    result["suggestion"] = self._suggest(mode, index, prepared, vector, found, result["predicted"])
+                    result["suggestion"] = self._suggest(
+                        mode, index, prepared, vector, found, result["predicted"]
+                    )
                 predicted = result["predicted"]
                 row = {
                     "index": index,
@@ -289,7 +291,9 @@ class Runner:
         assert self.suggestions is not None
         draft = None
         if self.draft_replies and self.model is not None and mode != "retrieval":
-            draft = drafter(self.ws, self.model.backend, self.model.pricing, self.model.company, prepared, found)
+            draft = drafter(
+                self.ws, self.model.backend, self.model.pricing, self.model.company, prepared, found
+            )
         return suggest(
             self.suggestions,
             self.ws,

@@ -34,14 +34,16 @@ def _table(blocks: Mapping[str, Mapping[str, Any]]) -> str:
         ("no suggestion (abstained)", lambda b: _pct(b["abstained_share"])),
         ("answer similarity of shown: mean / p10", lambda b: f"{_num(b['similarity']['mean'])} / "
          f"{_num(b['similarity']['p10'])}"),
-        ("answer similarity before abstaining: mean", lambda b: _num(b["similarity_before_abstention"]["mean"])),
+        ("answer similarity before abstaining: mean",
+         lambda b: _num(b["similarity_before_abstention"]["mean"])),
         ("ROUGE-L of shown", lambda b: _num(b["rouge_l"])),
         ("calibration error of the confidence (ECE)", lambda b: _num(b["ece"])),
         ("cites only retrieved tickets", lambda b: _pct(b["citation_validity"])),
         ("nearest ticket's answer: mean / usable", lambda b: _baseline(b, "nearest_ticket_answer")),
         ("best answer of the top 5 (oracle): mean / usable", lambda b: _baseline(b, "best_of_top5")),
         ("drafts asked / drafted", lambda b: f"{b['drafting']['asked']} / {b['drafting']['drafted']}"),
-        ("draft tokens per ticket (prompt / completion)", lambda b: f"{_num(b['drafting']['prompt_tokens_per_ticket'], 0)}"
+        ("draft tokens per ticket (prompt / completion)",
+         lambda b: f"{_num(b['drafting']['prompt_tokens_per_ticket'], 0)}"
          f" / {_num(b['drafting']['completion_tokens_per_ticket'], 0)}"),
         ("draft latency per ticket (ms)", lambda b: _num(b["drafting"]["latency_ms_per_ticket"], 0)),
         ("draft cost per ticket (USD)", lambda b: _num(b["drafting"]["cost_usd_per_ticket"], 6)),

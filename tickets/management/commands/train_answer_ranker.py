@@ -39,7 +39,8 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"Answer ranker saved to {answer_ranker_path()}: {summary.history} tickets; out of fold the "
                 f"chosen answer is usable for {stats['oof_usable_share_top']:.1%} (first retrieved: "
-                f"{stats['oof_usable_share_first_retrieved']:.1%}), calibration error {stats['oof_ece']:.3f}; "
+                f"{stats['oof_usable_share_first_retrieved']:.1%}), "
+                f"calibration error {stats['oof_ece']:.3f}; "
                 f"usable precision 95% needs confidence >= {threshold if threshold is not None else 'n/a'}."
             )
         )
