@@ -67,6 +67,31 @@ def candidates_from_hits(
     return candidates, matrix
 
 
+class CategorySums:
+    """Sums and counts of history answer embeddings per category: each category's mean answer, also
+    without one ticket's own answer (leave-one-out)."""
+
+    def __init__(self, answer_vectors: Mapping[int, np.ndarray], categories: Mapping[int, str]) -> None:
+        self.sums: dict[str, np.ndarray] = {}
+        self.counts: dict[str, int] = {}
+        for doc_id, vector in answer_vectors.items():
+            category = categories.get(doc_id) or ""
+            if category:
+                self.sums[category] = self.sums.get(category, 0.0) + np.asarray(vector, dtype=np.float64)
+                self.counts[category] = self.counts.get(category, 0) + 1
+
+    def centroid(self, category: str | None, *, without: np.ndarray | None = None) -> np.ndarray | None:
+        if not category or category not in self.sums:
+            return None
+        total, count = self.sums[category], self.counts[category]
+        if without is not None:
+            total, count = total - without, count - 1
+        return None if count < 1 else np.asarray(total / count, dtype=np.float64)
+
+    def centroids(self) -> dict[str, np.ndarray]:
+        return {category: self.sums[category] / self.counts[category] for category in self.sums}
+
+
 def leave_one_out_queries(
     kb: Any,
     *,
@@ -75,6 +100,7 @@ def leave_one_out_queries(
     vectors: np.ndarray,
     answer_vectors: Mapping[int, np.ndarray],
     decided_categories: Sequence[str | None],
+    categories: Mapping[int, str] | None = None,
     ages_days: Mapping[int, float] | None = None,
     feedback: Mapping[int, Feedback] | None = None,
     k: int = CANDIDATES,
@@ -82,7 +108,10 @@ def leave_one_out_queries(
 ) -> list[TrainingQuery]:
     """For each history ticket with an answer: its neighbours without itself, labelled by whether their
     answer is usable for it. ``decided_categories`` are the categories decided for each ticket out of
-    fold (the label model's out-of-fold choice), as a new ticket's would be."""
+    fold (the label model's out-of-fold choice), as a new ticket's would be; ``categories`` are the
+    history tickets' recorded categories, whose mean answers (without the ticket's own) feed
+    ``answer_to_category``."""
+    sums = CategorySums(answer_vectors, categories or {})
     queries = []
     for row, doc_id in enumerate(doc_ids):
         truth = answer_vectors.get(int(doc_id))
@@ -100,6 +129,12 @@ def leave_one_out_queries(
                     truth,
                     decided_category=decided_categories[row],
                     query_vector=vectors[row],
+                    category_centroid=sums.centroid(
+                        decided_categories[row],
+                        without=truth
+                        if (categories or {}).get(int(doc_id)) == decided_categories[row]
+                        else None,
+                    ),
                 )
             )
         if progress:

@@ -17,7 +17,9 @@ Features of each candidate (plain data in, see :class:`Candidate`):
   rejected -1, shrunk towards 0: ``score / (count + 1)``;
 - ``answer_to_ticket``, ``answer_to_ticket_gap``: the cosine between the answer and the new ticket
   itself (an answer that speaks to this request), and its distance to the best one (0 without the
-  ticket's embedding).
+  ticket's embedding);
+- ``answer_to_category``: the answer's cosine to the mean answer of the decided category in history
+  (how typical an answer of that category it is: the best guess at what the real answer looks like).
 
 A logistic regression learns the weights from the company's history by leave-one-out (each history
 ticket's neighbours without itself; a candidate is positive when its answer is usable for that ticket);
@@ -60,6 +62,7 @@ FEATURES = (
     "feedback",
     "answer_to_ticket",
     "answer_to_ticket_gap",
+    "answer_to_category",
 )
 FEEDBACK_PRIOR = 2.0
 """Weight of the feedback feature (on its raw -1..1 scale) while history holds no feedback to learn it."""
@@ -122,9 +125,10 @@ def features(
     *,
     decided_category: str | None,
     query_vector: np.ndarray | None = None,
+    category_centroid: np.ndarray | None = None,
 ) -> np.ndarray:
     """The feature matrix, one row per candidate (columns in :data:`FEATURES` order); ``query_vector``
-    is the new ticket's embedding (same model as the answers)."""
+    is the new ticket's embedding, ``category_centroid`` the mean answer of the decided category."""
     n = len(candidates)
     if n == 0:
         return np.zeros((0, len(FEATURES)), dtype=np.float64)
@@ -146,7 +150,11 @@ def features(
         if query_vector is not None
         else np.zeros(n)
     )
+    centroid = None if category_centroid is None else np.asarray(category_centroid, dtype=np.float64)
+    norm = float(np.linalg.norm(centroid)) if centroid is not None else 0.0
+    to_category = vectors @ (centroid / norm) if centroid is not None and norm > 0 else np.zeros(n)
     columns = {
+        "answer_to_category": to_category,
         "answer_to_ticket": to_ticket,
         "answer_to_ticket_gap": to_ticket - to_ticket.max(),
         "dense": dense,
@@ -172,7 +180,7 @@ def features(
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -40.0, 40.0)))
+    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(x, -40.0, 40.0))), dtype=np.float64)
 
 
 @dataclass
@@ -188,6 +196,8 @@ class AnswerRanker:
     """Platt scaling ``(a, b)``: ``p = sigmoid(a * score + b)``; None when uncalibrated."""
     recommended_threshold: float | None = None
     stats: dict[str, Any] = field(default_factory=dict)
+    centroids: dict[str, np.ndarray] = field(default_factory=dict)
+    """The mean answer embedding of each category in history (``answer_to_category``)."""
 
     @property
     def calibrated(self) -> bool:
@@ -214,7 +224,11 @@ class AnswerRanker:
         if not candidates:
             return AnswerChoice([], None, self.calibrated, True, min_confidence)
         matrix = features(
-            candidates, answer_vectors, decided_category=decided_category, query_vector=query_vector
+            candidates,
+            answer_vectors,
+            decided_category=decided_category,
+            query_vector=query_vector,
+            category_centroid=self.centroids.get(decided_category or ""),
         )
         scores = self.scores(matrix)
         probabilities = self.probabilities(scores)
@@ -240,6 +254,7 @@ class AnswerRanker:
             "calibration": list(self.calibration) if self.calibration is not None else None,
             "recommended_threshold": self.recommended_threshold,
             "stats": self.stats,
+            "centroids": {name: vector.round(6).tolist() for name, vector in self.centroids.items()},
         }
         write_container(Path(path), MAGIC, header, b"")
 
@@ -264,6 +279,10 @@ class AnswerRanker:
             calibration=(float(calibration[0]), float(calibration[1])) if calibration else None,
             recommended_threshold=header.get("recommended_threshold"),
             stats=dict(header.get("stats") or {}),
+            centroids={
+                str(name): np.asarray(vector, dtype=np.float64)
+                for name, vector in (header.get("centroids") or {}).items()
+            },
         )
 
 
@@ -301,9 +320,14 @@ def training_query(
     *,
     decided_category: str | None,
     query_vector: np.ndarray | None = None,
+    category_centroid: np.ndarray | None = None,
 ) -> TrainingQuery:
     matrix = features(
-        candidates, answer_vectors, decided_category=decided_category, query_vector=query_vector
+        candidates,
+        answer_vectors,
+        decided_category=decided_category,
+        query_vector=query_vector,
+        category_centroid=category_centroid,
     )
     vectors = np.asarray(answer_vectors, dtype=np.float64).reshape(len(candidates), -1)
     similarity = vectors @ np.asarray(true_answer, dtype=np.float64) if len(candidates) else np.zeros(0)
@@ -355,6 +379,7 @@ def fit_answer_ranker(
     queries: Sequence[TrainingQuery],
     *,
     embedding_model: str,
+    centroids: dict[str, np.ndarray] | None = None,
     target_precision: float = 0.95,
     folds: int = FOLDS,
     c: float = 1.0,
@@ -418,4 +443,5 @@ def fit_answer_ranker(
         calibration=calibration,
         recommended_threshold=threshold,
         stats=stats,
+        centroids=dict(centroids or {}),
     )

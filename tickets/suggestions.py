@@ -56,7 +56,7 @@ class ChosenAnswer:
 
 def feedback_counts(*, doc_ids: Sequence[int]) -> dict[int, tuple[int, int, int]]:
     """(accepted as is, edited, rejected) of the suggestions whose chosen answer was each past ticket's."""
-    kinds = {Feedback.Kind.ACCEPTED: 0, Feedback.Kind.EDITED: 1, Feedback.Kind.REJECTED: 2}
+    kinds: dict[str, int] = {Feedback.Kind.ACCEPTED: 0, Feedback.Kind.EDITED: 1, Feedback.Kind.REJECTED: 2}
     counts: dict[int, list[int]] = {}
     rows = Feedback.objects.filter(
         kind__in=list(kinds), suggestion__citations__0__ticket_id__in=list(doc_ids)
@@ -69,12 +69,8 @@ def feedback_counts(*, doc_ids: Sequence[int]) -> dict[int, tuple[int, int, int]
 
 def _ages(doc_ids: Sequence[int]) -> dict[int, float]:
     now = timezone.now()
-    return {
-        pk: (now - resolved).total_seconds() / 86400
-        for pk, resolved in Ticket.objects.filter(
-            pk__in=list(doc_ids), resolved_at__isnull=False
-        ).values_list("pk", "resolved_at")
-    }
+    rows = Ticket.objects.filter(pk__in=list(doc_ids)).values_list("pk", "resolved_at")
+    return {pk: (now - resolved).total_seconds() / 86400 for pk, resolved in rows if resolved is not None}
 
 
 @dataclass(frozen=True)
@@ -130,7 +126,7 @@ def train_answer_ranker(
     ``evaluate`` run with drafting showed (``LLM_DRAFT_REPLIES=auto`` follows it)."""
     import numpy as np
 
-    from retrieval.answer_choice import leave_one_out_queries
+    from retrieval.answer_choice import CategorySums, leave_one_out_queries
     from retrieval.answer_ranker import fit_answer_ranker
     from retrieval.answer_services import current_answer_ranker, save_answer_ranker
     from retrieval.models import KnowledgeEntry
@@ -155,7 +151,8 @@ def train_answer_ranker(
             False, len(rows), f"{len(rows)} indexed tickets with an answer: need at least 20"
         )
     answers = kb_answer_vectors(doc_ids=[r[0] for r in rows], answers={r[0]: r[1] for r in rows})
-    vectors = np.vstack([np.frombuffer(bytes(entries[r[0]]), dtype="<f4") for r in rows])
+    categories = {r[0]: r[2] or "" for r in rows}
+    vectors = np.vstack([np.frombuffer(bytes(entries[r[0]] or b""), dtype="<f4") for r in rows])
     queries = leave_one_out_queries(
         knowledge_base(),
         doc_ids=[r[0] for r in rows],
@@ -164,10 +161,13 @@ def train_answer_ranker(
         answer_vectors=answers,
         # The recorded category stands in for the decided one (close to it where routing is good).
         decided_categories=[r[2] for r in rows],
+        categories=categories,
         ages_days=_ages([r[0] for r in rows]),
         feedback=feedback_counts(doc_ids=[r[0] for r in rows]),
     )
-    ranker = fit_answer_ranker(queries, embedding_model=model.name)
+    ranker = fit_answer_ranker(
+        queries, embedding_model=model.name, centroids=CategorySums(answers, categories).centroids()
+    )
     previous = current_answer_ranker().stats.get("drafting_beats_stored")
     verdict = draft_beats_stored if draft_beats_stored is not None else previous
     if verdict is not None:

@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from retrieval._storage import atomic_write
-from retrieval.answer_choice import CANDIDATES, candidates_from_hits, leave_one_out_queries
+from retrieval.answer_choice import (
+    CANDIDATES,
+    CategorySums,
+    candidates_from_hits,
+    leave_one_out_queries,
+)
 from retrieval.answer_ranker import AnswerRanker, fit_answer_ranker
 from retrieval.errors import IndexLoadError
 from tickets.evaluation.data import EvalTicket
@@ -111,6 +116,7 @@ def _ranker(ws: Workspace, history: np.ndarray, by_row: dict[int, np.ndarray]) -
         decided: list[str | None] = [model.labels[int(i)] for i in model.oof_proba.argmax(axis=1)]
     else:
         decided = [None] * len(ws.history)
+    categories = {i: t.category for i, t in enumerate(ws.history)}
     queries = leave_one_out_queries(
         ws.kb,
         doc_ids=list(range(len(ws.history))),
@@ -118,8 +124,10 @@ def _ranker(ws: Workspace, history: np.ndarray, by_row: dict[int, np.ndarray]) -
         vectors=vectors,
         answer_vectors=by_row,
         decided_categories=decided,
+        categories=categories,
     )
-    ranker = fit_answer_ranker(queries, embedding_model=ws.embedder.name)
+    centroids = CategorySums(by_row, categories).centroids()
+    ranker = fit_answer_ranker(queries, embedding_model=ws.embedder.name, centroids=centroids)
     ranker.save(path)
     return ranker
 
