@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 # A git worktree elsewhere names the folder in SWITCHBOARD_SHARED_DATA.
@@ -137,7 +138,7 @@ def main() -> None:
                 print(f"   answer ranker: {report['run']['suggestion_ranker']}")
 
 
-def suggestion_line(block: dict) -> str:
+def suggestion_line(block: dict[str, Any]) -> str:
     def f(value: object) -> str:
         return "n/a" if value is None else f"{float(value):.3f}"  # type: ignore[arg-type]
 

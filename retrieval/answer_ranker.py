@@ -375,6 +375,23 @@ def _top(ranker_scores: np.ndarray, query: TrainingQuery) -> tuple[float, bool, 
     return float(ranker_scores[best]), bool(query.usable[best]), bool(query.usable[0])
 
 
+def _at_coverage(confidence: np.ndarray, usable: np.ndarray) -> list[dict[str, float]]:
+    """Usable share among the suggestions shown when only the most confident share is shown (out of
+    fold): the trade-off a company picks its SUGGESTION_MIN_CONFIDENCE from."""
+    order = np.argsort(-confidence, kind="stable")
+    points = []
+    for coverage in (1.0, 0.95, 0.9, 0.8, 0.7, 0.5, 0.3):
+        cut = max(1, round(coverage * len(order)))
+        points.append(
+            {
+                "coverage": coverage,
+                "threshold": round(float(confidence[order[cut - 1]]), 4),
+                "usable_precision": round(float(usable[order[:cut]].mean()), 4),
+            }
+        )
+    return points
+
+
 def fit_answer_ranker(
     queries: Sequence[TrainingQuery],
     *,
@@ -429,6 +446,7 @@ def fit_answer_ranker(
         "target_precision": target_precision,
         "oof_threshold_at_target_precision": threshold,
         "oof_coverage_at_target_precision": coverage,
+        "oof_at_coverage": _at_coverage(oof_confidence, top_usable),
         "feedback_learned": bool(
             np.vstack([q.matrix for q in queries])[:, FEATURES.index("feedback")].std() > 1e-9
         ),
