@@ -166,3 +166,18 @@ def test_the_embedded_model_drafts_or_falls_back_grounded_end_to_end(
     else:
         assert answer["draft_fallback"]
         assert suggestion.resolution_text.startswith("Refunded the duplicate charge")
+
+
+def test_auto_drafting_follows_what_evaluation_recorded(company: dict[str, Category], settings: Any) -> None:
+    from tickets.suggestions import drafting_enabled
+
+    settings.LLM_DRAFT_REPLIES = "auto"
+    assert not drafting_enabled()  # no ranker, no evidence: the stored answer
+    assert train_answer_ranker(draft_beats_stored=True).trained
+    assert drafting_enabled()
+    assert train_answer_ranker().trained  # a periodic refit keeps the recorded verdict
+    assert drafting_enabled()
+    assert train_answer_ranker(draft_beats_stored=False).trained
+    assert not drafting_enabled()
+    settings.LLM_DRAFT_REPLIES = "on"
+    assert drafting_enabled()
