@@ -196,7 +196,9 @@ def draft_reply(
     schema = {
         "type": "object",
         "properties": {
-            "reply": {"type": "string", "maxLength": DRAFT_SCHEMA_MAX_CHARS},
+            # No maxLength: llama.cpp expands it into a grammar rule per character and crashes
+            # (segfault) on 1,200 of them; max_tokens bounds the reply, clipped below.
+            "reply": {"type": "string"},
             "cited": {"type": "array", "items": {"type": "string", "enum": example_ids or [NO_EXAMPLE]}},
         },
         "required": ["reply", "cited"],
@@ -209,7 +211,7 @@ def draft_reply(
         return ModelVerdict(calls=(call,), unavailable=isinstance(error, ModelUnavailable), error=str(error))
     try:
         answer = json.loads(result.content)
-        reply = str(answer["reply"]).strip()
+        reply = str(answer["reply"]).strip()[:DRAFT_SCHEMA_MAX_CHARS]
         cited = [str(item) for item in answer["cited"]]
     except (ValueError, KeyError, TypeError) as error:
         call = _call(result, prompt.version, pricing, outcome="invalid", error=str(error), purpose="draft")

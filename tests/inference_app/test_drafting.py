@@ -121,7 +121,9 @@ def test_the_embedded_model_on_adversarial_tickets_shows_only_grounded_drafts(ti
         language="en",
     )
     [call] = outcome.calls
-    assert call.backend == "llamacpp" and call.purpose == "draft" and call.prompt_tokens > 100
+    assert call.backend == "llamacpp" and call.purpose == "draft"
+    # SmolLM2 often runs out of tokens inside the reply string: an invalid answer, accounted, then fallback.
+    assert call.outcome in ("ok", "invalid")
     if outcome.text:
         cited = [c.resolution for c in CANDIDATES if c.doc_id in outcome.citations]
         result = check_grounding(

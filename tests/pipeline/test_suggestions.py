@@ -150,7 +150,7 @@ def test_the_embedded_model_drafts_or_falls_back_grounded_end_to_end(
     backends.get_backend.cache_clear()
     suggestion = Suggestion.objects.get(ticket=ticket)
     call = ModelCall.objects.get(ticket=ticket, purpose="draft")
-    assert call.backend == "llamacpp" and call.prompt_tokens > 100
+    assert call.backend == "llamacpp" and call.outcome in ("ok", "invalid")
     answer = suggestion.evidence["answer"]
     retrieved = {n["doc_id"] for n in ticket.pipeline_context["neighbours"]}
     assert set(suggestion.cited_ticket_ids) <= retrieved and 999999 not in suggestion.cited_ticket_ids
