@@ -130,6 +130,21 @@ class Env:
         self._fail(name, raw, "expected one of true/false, yes/no, on/off, 1/0")
         return default
 
+    def switch(self, name: str, default: str) -> str:
+        """``auto``, ``on`` or ``off``; the boolean words (true/false, yes/no, 1/0) mean on and off."""
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        word = raw.lower()
+        if word == "auto":
+            return "auto"
+        if word in TRUE_WORDS:
+            return "on"
+        if word in FALSE_WORDS:
+            return "off"
+        self._fail(name, raw, "expected auto, on or off")
+        return default
+
     def integer(
         self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
     ) -> int:

@@ -101,7 +101,15 @@ LLM_SAMPLES = env.integer("LLM_SAMPLES", 1, minimum=1, maximum=15)
 LLM_DECISION_WEIGHT = env.number(
     "LLM_DECISION_WEIGHT", 2.0 if LLM_BACKEND == "openai" else 1.0, minimum=1.0, maximum=1000.0
 )
-LLM_DRAFT_REPLIES = env.boolean("LLM_DRAFT_REPLIES", False)
+# Let the model draft the reply from the chosen past answers (checked for grounding, else the stored
+# answer): "on", "off", or "auto": on where the answer ranker's history evaluation recorded that drafts
+# beat the chosen stored answer (retrieval.answer_services.drafting_wins).
+LLM_DRAFT_REPLIES = env.switch("LLM_DRAFT_REPLIES", "auto")
+# Below this calibrated suggestion confidence (the chance the chosen stored answer is usable), no
+# answer is suggested: the agent sees the similar tickets instead. Chosen on bitext (README): 0.5 keeps
+# abstention under 10% (8.1% of test tickets); usable among shown is then 81%, short of 95%, which
+# history says would need 0.93 and leave 92% of tickets without a suggestion.
+SUGGESTION_MIN_CONFIDENCE = env.number("SUGGESTION_MIN_CONFIDENCE", 0.5, minimum=0.0, maximum=1.0)
 
 # --- the pipeline (tickets.pipeline) -------------------------------------------------------------
 COMPANY_NAME = env.text("COMPANY_NAME", "Lumenfield")
@@ -128,6 +136,10 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-stale-webhooks": {"task": "tickets.webhook_requeue_stale", "schedule": PIPELINE_SWEEP_SECONDS},
     "retrain-label-model": {
         "task": "retrieval.retrain_label_model",
+        "schedule": LABEL_MODEL_RETRAIN_HOURS * 3600,
+    },
+    "retrain-answer-ranker": {
+        "task": "tickets.retrain_answer_ranker",
         "schedule": LABEL_MODEL_RETRAIN_HOURS * 3600,
     },
 }

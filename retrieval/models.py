@@ -19,6 +19,11 @@ class KnowledgeEntry(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     embedding = models.BinaryField(null=True, blank=True, help_text="float32 vector, little-endian.")
     embedding_model = models.CharField(max_length=200, blank=True)
+    answer_embedding = models.BinaryField(
+        null=True,
+        blank=True,
+        help_text="float32 vector of the ticket's answer (same model as ``embedding``); empty without one.",
+    )
     deleted = models.BooleanField(default=False)
     version = models.BigIntegerField(unique=True, help_text="Grows with every change, in commit order.")
     updated_at = models.DateTimeField(auto_now=True)

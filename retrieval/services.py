@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -50,6 +50,8 @@ class KBItem:
     category: str = ""
     team: str = ""
     resolved_at: datetime | None = None
+    answer: str = ""
+    """The answer the agent sent: embedded beside the text, for choosing among answers later."""
 
 
 def embedder() -> Embedder:
@@ -95,7 +97,7 @@ def _write_entries(build: Callable[[int], list[KnowledgeEntry]]) -> None:
                     entries,
                     update_conflicts=True,
                     unique_fields=["doc_id"],
-                    update_fields=[*_ENTRY_FIELDS[1:], "version", "updated_at"],
+                    update_fields=[*_ENTRY_FIELDS[1:], "answer_embedding", "version", "updated_at"],
                 )
             break
         except IntegrityError:
@@ -114,6 +116,7 @@ def kb_upsert(*, items: Sequence[KBItem], vectors: np.ndarray | None = None) -> 
         vectors = embed_texts([item.text for item in items])
     model_name = embedder().name
     blobs = [vector.astype("<f4").tobytes() for vector in vectors]
+    answer_blobs = _answer_blobs(items)
 
     def build(base: int) -> list[KnowledgeEntry]:
         return [
@@ -125,14 +128,53 @@ def kb_upsert(*, items: Sequence[KBItem], vectors: np.ndarray | None = None) -> 
                 resolved_at=item.resolved_at,
                 embedding=blob,
                 embedding_model=model_name,
+                answer_embedding=answer_blob,
                 deleted=False,
                 version=base + offset,
             )
-            for offset, (item, blob) in enumerate(zip(items, blobs, strict=True))
+            for offset, (item, blob, answer_blob) in enumerate(zip(items, blobs, answer_blobs, strict=True))
         ]
 
     _write_entries(build)
     return len(items)
+
+
+def _answer_blobs(items: Sequence[KBItem]) -> list[bytes | None]:
+    """The answers' embeddings (None where an item has no answer), embedded in one batch."""
+    present = [index for index, item in enumerate(items) if item.answer.strip()]
+    blobs: list[bytes | None] = [None] * len(items)
+    if present:
+        vectors = embed_texts([items[index].answer for index in present])
+        for index, vector in zip(present, vectors, strict=True):
+            blobs[index] = vector.astype("<f4").tobytes()
+    return blobs
+
+
+def kb_answer_vectors(
+    *, doc_ids: Sequence[int], answers: Mapping[int, str] | None = None
+) -> dict[int, np.ndarray]:
+    """The stored answer embeddings of ``doc_ids`` (current embedding model); an entry without one is
+    embedded now from ``answers`` when given (entries written before answers were embedded)."""
+    import numpy as np
+
+    model = embedder()
+    found = {
+        doc_id: np.frombuffer(bytes(blob), dtype="<f4")
+        for doc_id, blob in KnowledgeEntry.objects.filter(
+            doc_id__in=list(doc_ids),
+            deleted=False,
+            embedding_model=model.name,
+            answer_embedding__isnull=False,
+        ).values_list("doc_id", "answer_embedding")
+        if blob
+    }
+    missing = [
+        doc_id for doc_id in doc_ids if doc_id not in found and (answers or {}).get(doc_id, "").strip()
+    ]
+    if missing and answers is not None:
+        for doc_id, vector in zip(missing, model.encode([answers[d] for d in missing]), strict=True):
+            found[doc_id] = np.asarray(vector, dtype=np.float32)
+    return found
 
 
 def kb_remove(*, doc_ids: Iterable[int]) -> int:

@@ -227,6 +227,16 @@ class Suggestion(models.Model):
         blank=True,
         help_text='Cited past tickets, best first: [{"ticket_id": 12, "score": 0.83}, ...]',
     )
+    suggestion_confidence = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Calibrated chance that the suggested answer is usable; empty when uncalibrated or none.",
+    )
+    abstained = models.BooleanField(
+        default=False,
+        help_text="No answer was good enough to suggest (confidence below the company's threshold).",
+    )
     backend = models.CharField(max_length=40, blank=True)
     model_name = models.CharField(max_length=200, blank=True)
     prompt_version = models.CharField(max_length=40, blank=True)

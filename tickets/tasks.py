@@ -37,6 +37,15 @@ def sync_ticket_knowledge(ticket_id: int) -> str:
     return sync_ticket(ticket_id=ticket_id)
 
 
+@shared_task(name="tickets.retrain_answer_ranker", acks_late=True, ignore_result=True, soft_time_limit=3600)
+def retrain_answer_ranker() -> dict[str, Any]:
+    """Refit the answer ranker on the resolved history (scheduled by beat, beside the label model)."""
+    from tickets.suggestions import train_answer_ranker
+
+    summary = train_answer_ranker()
+    return {"trained": summary.trained, "history": summary.history, "reason": summary.reason}
+
+
 class PipelineTask(Task[Any, Any]):
     """A stage task: transient errors retry with backoff; a stage that fails for good sends the ticket
     to triage."""

@@ -181,19 +181,24 @@ def draft_reply(
     company: str = "the company",
     pricing: Pricing = Pricing(),
     max_tokens: int = 400,
+    prompt_name: str = DRAFT_PROMPT,
+    language: str = "",
 ) -> ModelVerdict:
     """Ask a capable model to write a reply from the retrieved resolutions, citing the ones it used."""
     example_ids = [f"E{n}" for n in range(1, len(neighbours) + 1)]
-    prompt = load_prompt(DRAFT_PROMPT)
+    prompt = load_prompt(prompt_name)
     messages = prompt.messages(
         company=company,
+        language=language or "the language the customer wrote in",
         examples=render_examples(neighbours),
         ticket=neutralize(_clip(ticket_text, MAX_TICKET_CHARS)),
     )
     schema = {
         "type": "object",
         "properties": {
-            "reply": {"type": "string", "maxLength": DRAFT_SCHEMA_MAX_CHARS},
+            # No maxLength: llama.cpp expands it into a grammar rule per character and crashes
+            # (segfault) on 1,200 of them; max_tokens bounds the reply, clipped below.
+            "reply": {"type": "string"},
             "cited": {"type": "array", "items": {"type": "string", "enum": example_ids or [NO_EXAMPLE]}},
         },
         "required": ["reply", "cited"],
@@ -206,7 +211,7 @@ def draft_reply(
         return ModelVerdict(calls=(call,), unavailable=isinstance(error, ModelUnavailable), error=str(error))
     try:
         answer = json.loads(result.content)
-        reply = str(answer["reply"]).strip()
+        reply = str(answer["reply"]).strip()[:DRAFT_SCHEMA_MAX_CHARS]
         cited = [str(item) for item in answer["cited"]]
     except (ValueError, KeyError, TypeError) as error:
         call = _call(result, prompt.version, pricing, outcome="invalid", error=str(error), purpose="draft")

@@ -94,6 +94,7 @@ class Neighbour:
     text: str = ""  # redacted text, as shown to the model
     priority: str = ""
     resolution: str = ""
+    lexical_score: float | None = None  # BM25 score, where the search used it
 
 
 @dataclass(frozen=True)

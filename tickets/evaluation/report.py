@@ -10,6 +10,8 @@ from typing import Any
 from retrieval._storage import atomic_write, atomic_write_json
 from tickets.evaluation.metrics import Outcome, percentiles, summarise
 from tickets.evaluation.runner import STAGES
+from tickets.evaluation.suggestion_metrics import record_from_row, summarise_suggestions
+from tickets.evaluation.suggestion_report import suggestion_section
 from tickets.evaluation.unknown_topics import unknown_html
 
 COLOURS = {"retrieval": "#2b6cb0", "model": "#c05621", "combined": "#2f855a"}
@@ -52,6 +54,10 @@ def mode_report(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     report["model_consulted_share"] = sum(bool(row.get("consulted")) for row in rows) / n
     report["degraded_share"] = sum(bool(row.get("degraded")) for row in rows) / n
     report["run_seconds"] = sum(float(row["latency_ms"].get("total", 0.0)) for row in rows) / 1000.0
+    if any("suggestion" in row for row in rows):
+        report["suggestion"] = summarise_suggestions(
+            [record_from_row(row.get("suggestion") or {"abstained": True}) for row in rows]
+        )
     return report
 
 
@@ -248,6 +254,7 @@ table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;paddi
 td{{text-align:right}}svg{{display:block;margin:0.5em 0}}</style></head><body>
 <h1>Switchboard evaluation on your history</h1><ul>{facts}</ul>
 <h2>Summary</h2>{_summary_table(modes)}{unknown_html(modes)}{charts}
+{suggestion_section(modes, str(info.get("embedding_model", "")))}
 <h2>Most frequent mix-ups</h2>{_confusions(modes)}
 </body></html>
 """

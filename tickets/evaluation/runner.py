@@ -20,6 +20,7 @@ import numpy as np
 
 from inference_app.llm.redaction import redact
 from inference_app.llm.types import Neighbour, Taxonomy
+from retrieval.answer_choice import CANDIDATES as ANSWER_CANDIDATES
 from tickets.evaluation.data import EvalTicket
 from tickets.evaluation.workspace import Workspace
 from tickets.pipeline.policy import (
@@ -34,6 +35,7 @@ from tickets.pipeline.text import prepare
 if TYPE_CHECKING:
     from inference_app.llm.classify import ModelVerdict, Pricing
     from inference_app.llm.types import ChatBackend
+    from tickets.evaluation.suggestions import SuggestionSetup
 
 MODES = ("retrieval", "model", "combined")
 NEIGHBOURS = 5
@@ -114,9 +116,13 @@ class Runner:
         *,
         model: ModelAccess | None,
         policy: DecisionPolicy | None = None,
+        suggestions: SuggestionSetup | None = None,
+        draft_replies: bool = False,
     ) -> None:
         self.ws = workspace
         self.model = model
+        self.suggestions = suggestions
+        self.draft_replies = draft_replies
         stats = workspace.label_model.stats if workspace.label_model is not None else {}
         self.policy = policy or policy_from_stats(stats)
         self.taxonomy = Taxonomy(
@@ -171,7 +177,9 @@ class Runner:
         lap("input")
         vector = np.asarray(self.ws.embedder.encode([prepared]), dtype=np.float32)
         lap("embed")
-        hits = self.ws.kb.search(prepared, NEIGHBOURS, query_vector=vector[0], exclude_ids=exclude)
+        # The answer ranker looks at more candidates than the decision's NEIGHBOURS (same fused order).
+        found = self.ws.kb.search(prepared, ANSWER_CANDIDATES, query_vector=vector[0], exclude_ids=exclude)
+        hits = found[:NEIGHBOURS]
         neighbours = self._neighbours(hits)
         lap("retrieval")
         probs = probs_override
@@ -222,6 +230,9 @@ class Runner:
             "cost_usd": sum(call.cost_usd for call in calls),
             "energy_wh": sum(call.energy_wh for call in calls),
             "probs": probs,
+            "found": found,
+            "text": prepared,
+            "vector": vector[0],
         }
 
     # -- a whole mode ---------------------------------------------------------------------------------
@@ -247,6 +258,11 @@ class Runner:
                     continue
                 result = self.classify(ticket.text, mode)
                 result.pop("probs")
+                found, prepared, vector = result.pop("found"), result.pop("text"), result.pop("vector")
+                if self.suggestions is not None:
+                    result["suggestion"] = self._suggest(
+                        mode, index, prepared, vector, found, result["predicted"]
+                    )
                 predicted = result["predicted"]
                 row = {
                     "index": index,
@@ -262,6 +278,33 @@ class Runner:
                 if progress:
                     progress(1)
         return done
+
+    def _suggest(
+        self,
+        mode: str,
+        index: int,
+        prepared: str,
+        vector: np.ndarray,
+        found: Sequence[Any],
+        predicted: str | None,
+    ) -> dict[str, Any]:
+        from tickets.evaluation.suggestions import drafter, suggest
+
+        assert self.suggestions is not None
+        draft = None
+        if self.draft_replies and self.model is not None and mode != "retrieval":
+            draft = drafter(
+                self.ws, self.model.backend, self.model.pricing, self.model.company, prepared, found
+            )
+        return suggest(
+            self.suggestions,
+            self.ws,
+            hits=found,
+            decided_category=predicted,
+            test_index=index,
+            query_vector=vector,
+            draft=draft,
+        )
 
     # -- what the model is worth, from history -------------------------------------------------------
 

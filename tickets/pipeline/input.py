@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from inference_app.llm.redaction import redact
+from retrieval.answer_choice import CANDIDATES as ANSWER_CANDIDATES
 from tickets.audit import text_fingerprint
 from tickets.models import OPEN_STATUSES, Ticket
 from tickets.pipeline.screening import screen, taxonomy_labels
@@ -69,6 +70,7 @@ class InputResult:
                 "injection_policy": self.injection_details.get("injection_policy", ""),
                 "neighbours": self.neighbours,
                 "label_probs": self.label_probs,
+                "language": self.language,
             },
         }
 
@@ -130,7 +132,7 @@ def _embed_and_retrieve(tickets: Sequence[Ticket], results: dict[int, InputResul
     hits_of = {
         ticket.pk: kb_search(
             text=results[ticket.pk].text,
-            k=settings.PIPELINE_TOP_K,
+            k=max(settings.PIPELINE_TOP_K, ANSWER_CANDIDATES),
             query_vector=vectors[row],
             exclude_ids=[ticket.pk],
         )
@@ -157,6 +159,7 @@ def _neighbour(hit: Hit, past: Ticket) -> dict[str, Any]:
         "text": _redacted(document_text(past.subject, past.body)),
         "priority": past.priority,
         "resolution": _redacted(past.resolution),
+        "lexical_score": hit.lexical_score,
     }
 
 

@@ -15,8 +15,10 @@ from typing import Any
 from django.conf import settings
 
 from inference_app.llm.backends import get_backend, pricing
-from inference_app.llm.classify import ModelVerdict, ask_model, draft_reply
+from inference_app.llm.classify import ModelVerdict, ask_model
+from inference_app.llm.drafting import DraftOutcome, draft_grounded
 from inference_app.llm.types import CallRecord, Neighbour, Taxonomy
+from tickets import suggestions
 from tickets.models import Category, ModelCall, Suggestion, Team, Ticket
 from tickets.pipeline.policy import (
     CategoryDecision,
@@ -64,10 +66,16 @@ class Plan:
     label_probs: dict[str, float] | None
     base: CategoryDecision
     consult: bool
+    """The model is needed: to classify (``classify``) or to draft the reply (``draft``)."""
+    answer_pool: list[Neighbour] = field(default_factory=list)
+    """Every retrieved ticket: the answer ranker chooses among more than the decision looks at."""
+    classify: bool = False
+    draft: bool = False
 
 
 def plan(context: Mapping[str, Any], setup: DecisionSetup) -> Plan:
-    neighbours = [Neighbour(**item) for item in context.get("neighbours", [])]
+    pool = [Neighbour(**item) for item in context.get("neighbours", [])]
+    neighbours = pool[: settings.PIPELINE_TOP_K]
     label_probs: dict[str, float] | None = context.get("label_probs")
     base = decide_category(
         neighbours=neighbours,
@@ -77,10 +85,20 @@ def plan(context: Mapping[str, Any], setup: DecisionSetup) -> Plan:
         policy=setup.policy,
     )
     mode = settings.PIPELINE_USE_MODEL
-    consult = bool(context.get("usable")) and (
+    classify = bool(context.get("usable")) and (
         mode == "always" or (mode == "auto" and should_consult_model(decision=base, policy=setup.policy))
     )
-    return Plan(neighbours=neighbours, label_probs=label_probs, base=base, consult=consult)
+    # Drafting follows LLM_DRAFT_REPLIES alone: PIPELINE_USE_MODEL says when the model classifies.
+    draft = bool(context.get("usable")) and bool(pool) and suggestions.drafting_enabled()
+    return Plan(
+        neighbours=neighbours,
+        label_probs=label_probs,
+        base=base,
+        consult=classify or draft,
+        answer_pool=pool,
+        classify=classify,
+        draft=draft,
+    )
 
 
 @dataclass
@@ -92,6 +110,17 @@ class DecisionOutcome:
     citations: list[dict[str, Any]]
     verdict: ModelVerdict | None = None
     calls: list[CallRecord] = field(default_factory=list)
+    answer: dict[str, Any] = field(default_factory=dict)
+    """The answer ranker's choice: suggestion confidence, abstention and why, drafting (audit details)."""
+
+    @property
+    def suggestion_confidence(self) -> float | None:
+        value = self.answer.get("suggestion_confidence")
+        return None if value is None else float(value)
+
+    @property
+    def abstained(self) -> bool:
+        return bool(self.answer.get("abstained"))
 
     @property
     def degraded(self) -> bool:
@@ -118,6 +147,7 @@ class DecisionOutcome:
             "prompt_tokens": sum(call.prompt_tokens for call in self.calls),
             "completion_tokens": sum(call.completion_tokens for call in self.calls),
             "citations": self.citations,
+            "suggestion": self.answer,
         }
 
     def webhook_payload(self, suggestion: Suggestion) -> dict[str, Any]:
@@ -129,16 +159,18 @@ class DecisionOutcome:
             "priority": self.priority,
             "degraded": self.degraded,
             "citations": self.citations,
+            "suggestion_confidence": self.suggestion_confidence,
+            "suggestion_abstained": self.abstained,
         }
 
 
 def decide(context: Mapping[str, Any], plan: Plan, setup: DecisionSetup) -> DecisionOutcome:
     """The decision for one ticket; calls the model when the plan says so (never raises on its failure)."""
     verdict: ModelVerdict | None = None
-    draft: ModelVerdict | None = None
+    drafted: DraftOutcome | None = None
     decision = plan.base
-    if plan.consult:
-        backend = get_backend()
+    backend = get_backend() if plan.consult else None
+    if plan.classify and backend is not None:
         verdict = ask_model(
             backend=backend,
             ticket_text=context["text"],
@@ -149,14 +181,6 @@ def decide(context: Mapping[str, Any], plan: Plan, setup: DecisionSetup) -> Deci
             samples=settings.LLM_SAMPLES,
             pricing=pricing(),
         )
-        if settings.LLM_DRAFT_REPLIES and verdict.ok and plan.neighbours:
-            draft = draft_reply(
-                backend=backend,
-                ticket_text=context["text"],
-                neighbours=plan.neighbours,
-                company=settings.COMPANY_NAME,
-                pricing=pricing(),
-            )
         decision = decide_category(
             neighbours=plan.neighbours,
             label_probs=plan.label_probs,
@@ -169,7 +193,23 @@ def decide(context: Mapping[str, Any], plan: Plan, setup: DecisionSetup) -> Deci
     # A ticket that tries to steer the model does not get to pick its own priority through it.
     steered = bool(context.get("injection"))
     model_priority = verdict.priority if verdict is not None and verdict.ok and not steered else None
-    resolution, citations = suggested_resolution(decision.category, plan.neighbours, verdict, draft)
+    chosen = suggestions.choose_answer(
+        text=str(context.get("text") or ""),
+        neighbours=plan.answer_pool or plan.neighbours,
+        category=decision.category,
+    )
+    server_down = verdict is not None and verdict.unavailable
+    if plan.draft and backend is not None and chosen.shown is not None and not server_down:
+        drafted = draft_grounded(
+            backend=backend,
+            ticket_text=context["text"],
+            candidates=chosen.ranked,
+            retrieved_ids=[n.doc_id for n in plan.answer_pool or plan.neighbours],
+            language=str(context.get("language") or ""),
+            company=settings.COMPANY_NAME,
+            pricing=pricing(),
+        )
+    resolution, citations = suggested_resolution(chosen, drafted)
     return DecisionOutcome(
         decision=decision,
         category=category,
@@ -177,7 +217,12 @@ def decide(context: Mapping[str, Any], plan: Plan, setup: DecisionSetup) -> Deci
         resolution=resolution,
         citations=citations,
         verdict=verdict,
-        calls=[*(verdict.calls if verdict else ()), *(draft.calls if draft else ())],
+        calls=[*(verdict.calls if verdict else ()), *(drafted.calls if drafted else ())],
+        answer={
+            **chosen.details(),
+            "drafted": bool(drafted and drafted.text),
+            "draft_fallback": drafted.fallback_reason if drafted else "",
+        },
     )
 
 
@@ -189,27 +234,22 @@ def candidates(neighbours: Sequence[Neighbour], label_probs: Mapping[str, float]
 
 
 def suggested_resolution(
-    category: str | None,
-    neighbours: Sequence[Neighbour],
-    verdict: ModelVerdict | None,
-    draft: ModelVerdict | None,
+    chosen: suggestions.ChosenAnswer, drafted: DraftOutcome | None
 ) -> tuple[str, list[dict[str, Any]]]:
     """The suggested reply and the retrieved tickets it rests on (never one that was not retrieved).
 
-    A drafted reply cites what the model used; otherwise the suggestion is the resolution of the
-    retrieved ticket the model picked, or the most similar one of the decided category.
+    A grounded draft cites what the model used; otherwise the suggestion is the stored answer the
+    answer ranker chose, with up to two other ranked tickets of its category in support. None when the
+    ranker abstained (its confidence is below SUGGESTION_MIN_CONFIDENCE) or nothing has an answer.
     """
-    by_id = {n.doc_id: n for n in neighbours}
-    if draft is not None and draft.draft and draft.draft_citations:
-        cited = [by_id[doc_id] for doc_id in draft.draft_citations if doc_id in by_id]
-        return draft.draft, _citations(cited)
-    chosen = by_id.get(verdict.best_example) if verdict is not None and verdict.best_example else None
-    if chosen is None or (category and chosen.category != category):
-        chosen = next((n for n in neighbours if n.category == category and n.resolution), None)
-    if chosen is None:
+    shown = chosen.shown
+    if shown is None:
         return "", []
-    supporting = [n for n in neighbours if n is not chosen and n.category == chosen.category][:2]
-    return chosen.resolution, _citations([chosen, *supporting])
+    if drafted is not None and drafted.text:
+        by_id = {n.doc_id: n for n in chosen.ranked}
+        return drafted.text, _citations([by_id[doc_id] for doc_id in drafted.citations if doc_id in by_id])
+    supporting = [n for n in chosen.ranked[1:] if n.category == shown.category][:2]
+    return shown.resolution, _citations([shown, *supporting])
 
 
 def _citations(neighbours: Sequence[Neighbour]) -> list[dict[str, Any]]:
@@ -228,6 +268,8 @@ def save_suggestion(*, ticket: Ticket, outcome: DecisionOutcome) -> Suggestion:
         confidence=min(1.0, max(0.0, outcome.decision.confidence)),
         resolution_text=outcome.resolution,
         citations=outcome.citations,
+        suggestion_confidence=outcome.suggestion_confidence,
+        abstained=outcome.abstained,
         backend=first.backend if first else "",
         model_name=first.model if first else "",
         prompt_version=first.prompt_version if first else "",
@@ -236,6 +278,7 @@ def save_suggestion(*, ticket: Ticket, outcome: DecisionOutcome) -> Suggestion:
         evidence={
             **outcome.decision.evidence,
             "source": outcome.decision.source,
+            "answer": outcome.answer,
             "model": None
             if verdict is None
             else {

@@ -22,6 +22,7 @@ def knowledge_item(ticket: Ticket) -> KBItem:
         category=ticket.category.name if ticket.category else "",
         team=ticket.team.name if ticket.team else "",
         resolved_at=ticket.resolved_at,
+        answer=ticket.resolution,
     )
 
 

@@ -86,6 +86,18 @@ class Command(BaseCommand):
             type=int,
             help="Leave-categories-out groups the novelty step learns from (0: none; default: the fit's).",
         )
+        parser.add_argument(
+            "--suggestion-min-confidence",
+            type=float,
+            help="Suggestion confidence below which no answer is suggested (default: "
+            "SUGGESTION_MIN_CONFIDENCE). Suggestions are measured when --resolution-column is given.",
+        )
+        parser.add_argument(
+            "--draft-replies",
+            action="store_true",
+            help="In the model and combined modes, let the model draft the reply from the chosen answers "
+            "(checked for grounding; a failed draft falls back to the stored answer).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         started = time.monotonic()
@@ -184,7 +196,20 @@ class Command(BaseCommand):
             if fit_bar is not None:
                 fit_bar.close()
         model = self._model_access(options) if {"model", "combined"} & set(modes) else None
-        runner = Runner(workspace, model=model)
+        suggestions = None
+        if columns.resolution:
+            from tickets.evaluation.suggestions import prepare as prepare_suggestions
+
+            with tqdm(desc="embedding answers", unit=" answers", disable=None) as bar:
+                suggestions = prepare_suggestions(
+                    workspace,
+                    tests.tickets,
+                    min_confidence=options["suggestion_min_confidence"],
+                    progress=_advance(bar),
+                )
+        runner = Runner(
+            workspace, model=model, suggestions=suggestions, draft_replies=options["draft_replies"]
+        )
         calibration: dict[str, Any] = {}
         if "combined" in modes and model is not None:
             if options["model_weight"] is not None:
@@ -239,7 +264,20 @@ class Command(BaseCommand):
                     if label_model
                     else None
                 ),
-                "timings_s": {**workspace.timings, "total_this_run": round(time.monotonic() - started, 1)},
+                "timings_s": {
+                    **workspace.timings,
+                    **(suggestions.timings if suggestions else {}),
+                    "total_this_run": round(time.monotonic() - started, 1),
+                },
+                "suggestion_ranker": (
+                    {
+                        "min_confidence": suggestions.min_confidence,
+                        "calibrated": suggestions.ranker.calibrated,
+                        "history_stats": suggestions.ranker.stats,
+                    }
+                    if suggestions
+                    else None
+                ),
             },
         }
         write_reports(output, report)
