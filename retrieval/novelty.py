@@ -188,7 +188,8 @@ def fit_novelty(
     """Learn the novelty step by leave-categories-out on the history (see the module's docstring).
 
     ``model``: the label model fitted on all of it (its out-of-fold probabilities give more positives).
-    Returns the JSON-serialisable parameters, or None with too few categories or no variety in outcomes.
+    Returns the JSON-serialisable parameters, or None with too few categories, too few tickets per
+    category (``options.unknown_min_per_label``) or no variety in outcomes.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
@@ -199,6 +200,8 @@ def fit_novelty(
     vectors = np.asarray(embeddings, dtype=np.float32)
     label_set = model.labels
     if len(label_set) < MIN_LABELS or options.unknown_groups < 2 or model.oof_proba is None:
+        return None
+    if len(labels) < options.unknown_min_per_label * len(label_set):
         return None
     index = {label: i for i, label in enumerate(label_set)}
     y = np.fromiter((index[label] for label in labels), dtype=np.int64, count=len(labels))

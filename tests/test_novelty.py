@@ -125,6 +125,22 @@ def test_too_few_categories_or_groups_skip_the_step() -> None:
     assert off.novelty is None
 
 
+def test_a_history_too_small_per_category_skips_the_step() -> None:
+    texts, vectors, labels = make(200, seed=2)  # 8 categories, 25 tickets each on average
+    small = fit_label_model_with_novelty(
+        texts=texts, embeddings=vectors, labels=labels, embedding_model="fake-32", options=OPTIONS
+    )
+    assert small.novelty is None
+    enough = fit_label_model_with_novelty(
+        texts=texts,
+        embeddings=vectors,
+        labels=labels,
+        embedding_model="fake-32",
+        options=FitOptions(folds=3, neighbours=5, unknown_groups=3, unknown_min_per_label=20),
+    )
+    assert enough.novelty is not None
+
+
 def test_with_unknown_reshapes_to_a_distribution() -> None:
     lowered = with_unknown({"a": 0.9, "b": 0.08, "c": 0.02}, 0.3)
     assert lowered["a"] == pytest.approx(0.3)
