@@ -40,12 +40,16 @@ class BandAcceptance:
         return Rate(self.accepted, self.judged)
 
 
-def acceptance_by_band(*, tickets: QuerySet[Ticket], since: datetime, until: datetime) -> list[BandAcceptance]:
+def acceptance_by_band(
+    *, tickets: QuerySet[Ticket], since: datetime, until: datetime
+) -> list[BandAcceptance]:
     """One row per band, lowest first, then the uncalibrated row; every band present, even when empty."""
     confidence = "suggestion__suggestion_confidence"
     band_key = Case(
         *[
-            When(Q(**{f"{confidence}__gte": band.lower, f"{confidence}__lt": band.upper}), then=Value(band.key))
+            When(
+                Q(**{f"{confidence}__gte": band.lower, f"{confidence}__lt": band.upper}), then=Value(band.key)
+            )
             for band in BANDS[:-1]
         ],
         When(Q(**{f"{confidence}__gte": BANDS[-1].lower}), then=Value(BANDS[-1].key)),
