@@ -16,8 +16,8 @@ class Band:
 
 BANDS: tuple[Band, ...] = (
     Band("low", "low", "< 0.5", 0.0, 0.5),
-    Band("medium", "medium", "0.5–0.7", 0.5, 0.7),
-    Band("high", "high", "0.7–0.9", 0.7, 0.9),
+    Band("medium", "medium", "0.5-0.7", 0.5, 0.7),
+    Band("high", "high", "0.7-0.9", 0.7, 0.9),
     Band("very_high", "very high", "≥ 0.9", 0.9, 1.0),
 )
 UNCALIBRATED = Band("uncalibrated", "uncalibrated", "uncalibrated", 0.0, 0.0)
