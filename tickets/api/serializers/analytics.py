@@ -62,7 +62,9 @@ class BandAcceptanceSerializer(serializers.Serializer[Any]):
     accepted = serializers.IntegerField(help_text="Feedback: accepted as is.")
     edited = serializers.IntegerField()
     rejected = serializers.IntegerField()
-    used_rate = serializers.FloatField(allow_null=True, help_text="(Accepted + edited) / judged in this band.")
+    used_rate = serializers.FloatField(
+        allow_null=True, help_text="(Accepted + edited) / judged in this band."
+    )
 
 
 class AccuracySerializer(serializers.Serializer[Any]):
