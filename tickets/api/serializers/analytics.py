@@ -53,7 +53,7 @@ class AccuracyRowSerializer(serializers.Serializer[Any]):
 class BandAcceptanceSerializer(serializers.Serializer[Any]):
     band = serializers.ChoiceField(
         choices=["low", "medium", "high", "very_high", "uncalibrated"],
-        help_text="Answer-confidence band of the judged suggestions (uncalibrated: no suggestion_confidence).",
+        help_text="Answer-confidence band of the judged suggestions (uncalibrated: no confidence).",
     )
     lower = serializers.FloatField(allow_null=True, help_text="Inclusive lower bound; null for uncalibrated.")
     upper = serializers.FloatField(
