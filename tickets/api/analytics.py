@@ -15,6 +15,7 @@ from django.db.models import QuerySet
 
 from tickets import analytics, analytics_suggestions
 from tickets.models import Team, Ticket
+from tickets.suggestion_bands import UNCALIBRATED
 
 
 def _cost_row(cost: analytics.ModelCost) -> dict[str, Any]:
@@ -76,8 +77,8 @@ def accuracy_figures(*, since: datetime, until: datetime, tickets: QuerySet[Tick
         "suggestion_acceptance_by_band": [
             {
                 "band": row.band.key,
-                "lower": row.band.lower if row.band is not analytics_suggestions.UNCALIBRATED else None,
-                "upper": row.band.upper if row.band is not analytics_suggestions.UNCALIBRATED else None,
+                "lower": row.band.lower if row.band is not UNCALIBRATED else None,
+                "upper": row.band.upper if row.band is not UNCALIBRATED else None,
                 "accepted": row.accepted,
                 "edited": row.edited,
                 "rejected": row.rejected,
