@@ -559,6 +559,9 @@ def test_the_openapi_schema_is_valid_and_the_docs_are_served_locally(client: Any
     assert suggestion_schema["abstained"]["type"] == "boolean"
     band_schema = schema["components"]["schemas"]["Accuracy"]["properties"]["suggestion_acceptance_by_band"]
     assert band_schema["type"] == "array"
+    webhook_data = schema["components"]["schemas"]["SuggestionReadyWebhookData"]["properties"]
+    assert webhook_data["suggestion_confidence"]["nullable"] is True
+    assert webhook_data["suggestion_abstained"]["type"] == "boolean"
     for page in ("/api/v1/docs/", "/api/v1/redoc/"):
         html = client.get(page).content.decode()
         assert "cdn" not in html.lower() and "unpkg" not in html.lower()

@@ -190,6 +190,7 @@ def test_the_webhook_api_and_ticket_page_say_the_same_about_confidence_and_abste
     from django.test import Client
 
     from tests.ui_factories import make_user
+    from tickets.api.webhook_schema import SUGGESTION_READY_DATA
     from tickets.models import WebhookDelivery
     from tickets.services.webhooks import webhook_endpoint_create
 
@@ -207,6 +208,7 @@ def test_the_webhook_api_and_ticket_page_say_the_same_about_confidence_and_abste
         assert suggestion.abstained is abstained and suggestion.suggestion_confidence is not None
         delivery = WebhookDelivery.objects.get(ticket=ticket, event="suggestion.ready")
         data = json.loads(delivery.body)["data"]
+        assert set(data) == set(SUGGESTION_READY_DATA["properties"]) == set(SUGGESTION_READY_DATA["required"])
         assert data["suggestion_abstained"] is abstained
         assert data["suggestion_confidence"] == pytest.approx(suggestion.suggestion_confidence)
         body = page.get(f"/api/v1/tickets/{ticket.pk}").json()["suggestion"]
