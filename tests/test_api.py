@@ -304,6 +304,11 @@ def test_a_ticket_by_id_or_reference_with_its_decision_and_citations(world: Worl
         suggestion["resolution_text"] == "Refund the duplicate charge."
         and suggestion["decision"] == "pending"
     )
+    assert suggestion["suggestion_confidence"] is None and suggestion["abstained"] is False  # uncalibrated
+    Suggestion.objects.filter(ticket=world.billing_ticket).update(suggestion_confidence=0.425, abstained=True)
+    calibrated = client.get(f"/api/v1/tickets/{world.billing_ticket.pk}").json()["suggestion"]
+    assert calibrated["suggestion_confidence"] == 0.425 and calibrated["abstained"] is True
+    Suggestion.objects.filter(ticket=world.billing_ticket).update(suggestion_confidence=None, abstained=False)
     assert suggestion["citations"] == [
         {
             "ticket_id": world.resolved_ticket.pk,
@@ -474,6 +479,12 @@ def test_cost_and_accuracy_figures_as_the_analytics_page_computes_them(world: Wo
     assert (total["accepted"], total["rejected"], total["suggestions_decided"]) == (1, 1, 2)
     assert total["acceptance_rate"] == 0.5 and total["used_rate"] == 0.5
     assert (total["finished"], total["auto_routed"], total["auto_routing_rate"]) == (2, 1, 0.5)
+    bands = {row["band"]: row for row in accuracy["suggestion_acceptance_by_band"]}
+    assert list(bands) == ["low", "medium", "high", "very_high", "uncalibrated"]
+    # The accepted suggestion has no calibrated confidence; the rejected one carries no Feedback row.
+    assert (bands["uncalibrated"]["accepted"], bands["uncalibrated"]["used_rate"]) == (1, 1.0)
+    assert sum(row["accepted"] + row["edited"] + row["rejected"] for row in bands.values()) == 1
+    assert (bands["high"]["lower"], bands["high"]["upper"], bands["high"]["used_rate"]) == (0.7, 0.9, None)
     teams = {row["key"]: row for row in accuracy["by_team"]}
     assert teams["Billing"]["routing_accuracy"] == 1.0 and teams["Tech"]["routing_accuracy"] == 0.0
     lead_view = session(world.lead).get("/api/v1/analytics/costs").json()
@@ -542,6 +553,15 @@ def test_the_openapi_schema_is_valid_and_the_docs_are_served_locally(client: Any
     assert schema["openapi"].startswith("3.")
     assert "/api/v1/tickets" in schema["paths"] and "/api/v1/tickets/{ticket}/feedback" in schema["paths"]
     assert set(schema["components"]["securitySchemes"]) == {"bearerAuth", "sessionCookie"}
+    suggestion_schema = schema["components"]["schemas"]["Suggestion"]["properties"]
+    assert suggestion_schema["suggestion_confidence"]["type"] == "number"
+    assert suggestion_schema["suggestion_confidence"]["nullable"] is True
+    assert suggestion_schema["abstained"]["type"] == "boolean"
+    band_schema = schema["components"]["schemas"]["Accuracy"]["properties"]["suggestion_acceptance_by_band"]
+    assert band_schema["type"] == "array"
+    webhook_data = schema["components"]["schemas"]["SuggestionReadyWebhookData"]["properties"]
+    assert webhook_data["suggestion_confidence"]["nullable"] is True
+    assert webhook_data["suggestion_abstained"]["type"] == "boolean"
     for page in ("/api/v1/docs/", "/api/v1/redoc/"):
         html = client.get(page).content.decode()
         assert "cdn" not in html.lower() and "unpkg" not in html.lower()

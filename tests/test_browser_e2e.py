@@ -361,3 +361,56 @@ def test_the_admin_and_the_api_docs_work_under_the_content_security_policy(
     # Redoc's bundle fetches its vendor's logo from a CDN for its "API docs by Redocly" link: blocked,
     # as every third-party load is (Redoc hides the image); nothing else on the page is.
     assert all("https://cdn.redoc.ly/" in violation for violation in csp_violations), csp_violations
+
+
+def test_an_abstained_suggestion_shows_the_similar_tickets_instead_of_a_reply(
+    live_server: Any, browser_page: Any, csp_violations: list[str]
+) -> None:
+    from tests.ui_factories import make_category, make_suggestion, make_team, make_ticket
+
+    billing = make_team("Billing")
+    refunds = make_category("Refund request", billing)
+    make_user("ann", teams={billing: "agent"})
+    similar = [
+        make_ticket(subject=subject, body=body, team=billing, category=refunds, status=TicketStatus.RESOLVED)
+        for subject, body in (
+            ("Double charge on my March invoice", "I was billed twice for March."),
+            ("Refund after cancelling within 14 days", "I cancelled on day 3, where is my refund?"),
+        )
+    ]
+    ticket = make_ticket(
+        subject="Charged <b>twice</b>, order ORD-5521",
+        body="My card was charged two times for order ORD-5521, 49.99 each.",
+        team=billing,
+        category=refunds,
+    )
+    make_suggestion(
+        ticket,
+        team=billing,
+        category=refunds,
+        confidence=0.97,
+        text="",
+        suggestion_confidence=0.38,
+        abstained=True,
+        evidence={
+            "neighbours": [
+                {"doc_id": past.pk, "category": "Refund request", "score": score}
+                for past, score in zip(similar, (0.86, 0.71), strict=True)
+            ]
+        },
+    )
+    page = browser_page
+    _sign_in(page, live_server.url, "ann")
+    page.goto(f"{live_server.url}/tickets/{ticket.pk}/")
+    assert "No suggestion good enough" in page.inner_text("#suggestion-abstained")
+    assert page.inner_text("#suggestion-band") == "low"
+    links = page.locator("#similar-tickets a")
+    assert links.count() == 2 and "Double charge on my March invoice" in links.first.inner_text()
+    assert page.locator("#action-accept").count() == 0 and page.locator("#action-resolve").count() == 1
+    assert "Charged <b>twice</b>" in page.inner_text("h1")  # shown as text, not markup
+    page.locator("#similar-tickets details summary").first.click()  # its resolution, inline
+    _shot(page, "6-abstained-suggestion-similar-tickets")
+    links.first.click()
+    page.wait_for_url(f"{live_server.url}/tickets/{similar[0].pk}/")
+    assert "Done it." in page.inner_text("#final-resolution")
+    assert csp_violations == []

@@ -114,8 +114,14 @@ def make_suggestion(
     text: str = "Ask the customer to retry with 3-D Secure enabled.",
     citations: list[dict[str, Any]] | None = None,
     priority: str = "normal",
+    suggestion_confidence: float | None = None,
+    abstained: bool = False,
+    evidence: dict[str, Any] | None = None,
 ) -> Suggestion:
     return Suggestion.objects.create(
+        suggestion_confidence=suggestion_confidence,
+        abstained=abstained,
+        evidence=evidence or {},
         ticket=ticket,
         team=team,
         category=category,

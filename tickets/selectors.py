@@ -140,6 +140,26 @@ def cited_tickets(suggestion: Suggestion | None) -> list[CitedTicket]:
             wanted.append((int(item["ticket_id"]), float(item.get("score", 0.0))))
         except (KeyError, TypeError, ValueError):
             continue
+    return _scored_tickets(wanted)
+
+
+def similar_tickets(suggestion: Suggestion | None) -> list[CitedTicket]:
+    """The past tickets retrieval found for a suggestion's ticket, best first (shown when it abstained)."""
+    if suggestion is None or not isinstance(suggestion.evidence, dict):
+        return []
+    wanted: list[tuple[int, float]] = []
+    for item in suggestion.evidence.get("neighbours") or []:
+        try:
+            wanted.append((int(item["doc_id"]), float(item.get("score", 0.0))))
+        except (KeyError, TypeError, ValueError):
+            continue
+    first_seen: dict[int, float] = {}
+    for ticket_id, score in wanted:
+        first_seen.setdefault(ticket_id, score)  # a ticket split into chunks is retrieved more than once
+    return _scored_tickets(list(first_seen.items()))
+
+
+def _scored_tickets(wanted: list[tuple[int, float]]) -> list[CitedTicket]:
     found = Ticket.objects.select_related("team", "category").in_bulk([ticket_id for ticket_id, _ in wanted])
     cited: list[CitedTicket] = []
     for ticket_id, score in wanted:

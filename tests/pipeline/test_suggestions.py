@@ -181,3 +181,43 @@ def test_auto_drafting_follows_what_evaluation_recorded(company: dict[str, Categ
     assert not drafting_enabled()
     settings.LLM_DRAFT_REPLIES = "on"
     assert drafting_enabled()
+
+
+@override_settings(PIPELINE_USE_MODEL="never")
+def test_the_webhook_api_and_ticket_page_say_the_same_about_confidence_and_abstention(
+    company: dict[str, Category], django_capture_on_commit_callbacks: Any, settings: Any
+) -> None:
+    from django.test import Client
+
+    from tests.ui_factories import make_user
+    from tickets.api.webhook_schema import SUGGESTION_READY_DATA
+    from tickets.models import WebhookDelivery
+    from tickets.services.webhooks import webhook_endpoint_create
+
+    webhook_endpoint_create(name="crm", url="https://crm.example.com/hook", events=["suggestion.ready"])
+    assert train_answer_ranker().trained
+    admin = make_user("root", superuser=True)
+    page = Client()
+    page.force_login(admin)
+
+    shown_ticket = _submit(django_capture_on_commit_callbacks, REFUND)
+    settings.SUGGESTION_MIN_CONFIDENCE = 1.0  # nothing is ever that sure: the next one abstains
+    abstained_ticket = _submit(django_capture_on_commit_callbacks, VPN)
+    for ticket, abstained in ((shown_ticket, False), (abstained_ticket, True)):
+        suggestion = Suggestion.objects.get(ticket=ticket)
+        assert suggestion.abstained is abstained and suggestion.suggestion_confidence is not None
+        delivery = WebhookDelivery.objects.get(ticket=ticket, event="suggestion.ready")
+        data = json.loads(delivery.body)["data"]
+        assert set(data) == set(SUGGESTION_READY_DATA["properties"]) == set(SUGGESTION_READY_DATA["required"])
+        assert data["suggestion_abstained"] is abstained
+        assert data["suggestion_confidence"] == pytest.approx(suggestion.suggestion_confidence)
+        body = page.get(f"/api/v1/tickets/{ticket.pk}").json()["suggestion"]
+        assert body["abstained"] is abstained
+        assert body["suggestion_confidence"] == pytest.approx(suggestion.suggestion_confidence)
+        html = page.get(f"/tickets/{ticket.pk}/").content.decode()
+        assert ("No suggestion good enough" in html) is abstained
+        assert ('id="action-accept"' in html) is not abstained
+    html = page.get(f"/tickets/{abstained_ticket.pk}/").content.decode()
+    vpn_history = Ticket.objects.filter(category=company["VPN"], status="resolved")
+    assert any(f'href="/tickets/{past.pk}/"' in html for past in vpn_history)  # the similar tickets, to open
+    assert data["citations"] == [] and body["citations"] == [] and body["resolution_text"] == ""

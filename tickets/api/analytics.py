@@ -13,8 +13,9 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from tickets import analytics
+from tickets import analytics, analytics_suggestions
 from tickets.models import Team, Ticket
+from tickets.suggestion_bands import UNCALIBRATED
 
 
 def _cost_row(cost: analytics.ModelCost) -> dict[str, Any]:
@@ -73,4 +74,16 @@ def accuracy_figures(*, since: datetime, until: datetime, tickets: QuerySet[Tick
         "until": until,
         "total": _accuracy_row("all", tickets, since, until),
         "by_team": [_accuracy_row(team.name, tickets.filter(team=team), since, until) for team in teams],
+        "suggestion_acceptance_by_band": [
+            {
+                "band": row.band.key,
+                "lower": row.band.lower if row.band is not UNCALIBRATED else None,
+                "upper": row.band.upper if row.band is not UNCALIBRATED else None,
+                "accepted": row.accepted,
+                "edited": row.edited,
+                "rejected": row.rejected,
+                "used_rate": _rate(row.used),
+            }
+            for row in analytics_suggestions.acceptance_by_band(tickets=tickets, since=since, until=until)
+        ],
     }

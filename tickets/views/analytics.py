@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from tickets import analytics
+from tickets import analytics, analytics_suggestions
 from tickets.models import Ticket
 from tickets.permissions import analytics_tickets, can_view_analytics, is_admin, team_ids
 from tickets.views import charts
@@ -50,6 +50,7 @@ def _figures(tickets: QuerySet[Ticket], *, days: int) -> dict[str, Any]:
     histogram = analytics.confidence_histogram(tickets=tickets, since=since, until=now)
     bins = [f"{index / 10:.1f}" for index in range(len(histogram))]
     drift = analytics.drift(tickets=tickets, now=now)
+    by_band = analytics_suggestions.acceptance_by_band(tickets=tickets, since=since, until=now)
     return {
         "days": days,
         "computed_at": now,
@@ -62,6 +63,16 @@ def _figures(tickets: QuerySet[Ticket], *, days: int) -> dict[str, Any]:
         "overall_cost": overall_cost,
         "team_cost": team_cost,
         "histogram": list(zip(bins, histogram, strict=True)),
+        "acceptance_by_band": by_band,
+        "chart_acceptance_band": charts.stacked_columns(
+            title="Suggestion feedback by answer-confidence band",
+            columns=[row.band.label for row in by_band],
+            series={
+                "accepted as is": [row.accepted for row in by_band],
+                "edited": [row.edited for row in by_band],
+                "rejected": [row.rejected for row in by_band],
+            },
+        ),
         "drift": drift,
         "chart_team": charts.stacked_columns(
             title="Tickets per day by team", columns=day_labels, series=by_team.series

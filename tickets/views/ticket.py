@@ -27,9 +27,10 @@ from tickets.forms import (
 from tickets.models import AuditEvent, PipelineStage, Suggestion, Ticket, TicketStatus
 from tickets.permissions import visible_tickets
 from tickets.pipeline import stages
-from tickets.selectors import audit_timeline, cited_tickets
+from tickets.selectors import audit_timeline, cited_tickets, similar_tickets
 from tickets.services import agent_actions as actions
 from tickets.services.lifecycle import InvalidTransition
+from tickets.suggestion_bands import band_of
 from tickets.views.common import is_htmx, role_required
 
 PIPELINE_STEPS = list(stages.IN_FLIGHT)
@@ -80,10 +81,14 @@ def _context(ticket: Ticket, *, forms_with_errors: dict[str, forms.Form] | None 
         "take": EmptyForm(),
     }
     context_forms.update(forms_with_errors or {})
+    abstained = suggestion is not None and suggestion.abstained
     return {
         "ticket": ticket,
         "suggestion": suggestion,
+        "abstained": abstained,
+        "suggestion_band": band_of(suggestion.suggestion_confidence) if suggestion else None,
         "citations": cited_tickets(suggestion),
+        "similar": similar_tickets(suggestion) if abstained else [],
         "events": audit_timeline(ticket),
         "forms": context_forms,
         "actionable": ticket.status in actions.ACTIONABLE_STATUSES,

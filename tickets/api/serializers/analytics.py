@@ -50,8 +50,29 @@ class AccuracyRowSerializer(serializers.Serializer[Any]):
     auto_routing_rate = serializers.FloatField(allow_null=True)
 
 
+class BandAcceptanceSerializer(serializers.Serializer[Any]):
+    band = serializers.ChoiceField(
+        choices=["low", "medium", "high", "very_high", "uncalibrated"],
+        help_text="Answer-confidence band of the judged suggestions (uncalibrated: no confidence).",
+    )
+    lower = serializers.FloatField(allow_null=True, help_text="Inclusive lower bound; null for uncalibrated.")
+    upper = serializers.FloatField(
+        allow_null=True, help_text="Exclusive upper bound (1.0 is in the last band); null for uncalibrated."
+    )
+    accepted = serializers.IntegerField(help_text="Feedback: accepted as is.")
+    edited = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    used_rate = serializers.FloatField(
+        allow_null=True, help_text="(Accepted + edited) / judged in this band."
+    )
+
+
 class AccuracySerializer(serializers.Serializer[Any]):
     since = serializers.DateTimeField()
     until = serializers.DateTimeField()
     total = AccuracyRowSerializer()
     by_team = AccuracyRowSerializer(many=True)
+    suggestion_acceptance_by_band = BandAcceptanceSerializer(
+        many=True,
+        help_text="Agents' feedback on shown suggestions (not abstentions) by answer-confidence band.",
+    )

@@ -105,6 +105,16 @@ class SuggestionSerializer(serializers.ModelSerializer[Suggestion]):
     category = serializers.SerializerMethodField()
     team = serializers.SerializerMethodField()
     citations = serializers.SerializerMethodField()
+    suggestion_confidence = serializers.FloatField(
+        allow_null=True,
+        read_only=True,
+        help_text="Calibrated chance (0-1) that the suggested reply is usable; null when uncalibrated.",
+    )
+    abstained = serializers.BooleanField(
+        read_only=True,
+        help_text="No reply was good enough to suggest (confidence below the company's threshold): "
+        "resolution_text and citations are then empty.",
+    )
 
     class Meta:
         model = Suggestion
@@ -116,6 +126,8 @@ class SuggestionSerializer(serializers.ModelSerializer[Suggestion]):
             "confidence",
             "resolution_text",
             "citations",
+            "suggestion_confidence",
+            "abstained",
             "decision",
             "degraded",
             "model_used",
