@@ -11,6 +11,7 @@ PORT="${PORT:-8000}"
 "$PY" manage.py collectstatic --no-input --verbosity 0
 "$PY" manage.py load_demo
 "$PY" manage.py train_classifier   # calibrated confidence from the demo's history
+"$PY" manage.py train_answer_ranker   # which stored answer to suggest, and a calibrated confidence in it
 QUEUES="$("$PY" manage.py pipeline_queues)"   # the default queue and every stage's (the stage table)
 echo "==> starting a Celery worker (every queue, with the beat sweeper) and the web server on http://127.0.0.1:$PORT/"
 echo "    (Ctrl-C stops both)"
