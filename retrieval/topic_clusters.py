@@ -19,6 +19,8 @@ DISTANCE_THRESHOLD = 0.55
 """Average cosine distance under which two groups of tickets merge (MiniLM: same topic ~0.2-0.5)."""
 MIN_SIZE = 2
 TERMS = 4
+WORD = r"(?u)\b[^\W\d_]{3,}\b"
+"""Words of three letters or more, no digits."""
 
 
 @dataclass(frozen=True)
@@ -32,17 +34,19 @@ class TopicCluster:
         return " / ".join(self.terms)
 
 
-def _terms(texts: Sequence[str], labels: np.ndarray, clusters: Sequence[int], top: int) -> dict[int, tuple[str, ...]]:
+def _terms(
+    texts: Sequence[str], labels: np.ndarray, clusters: Sequence[int], top: int
+) -> dict[int, tuple[str, ...]]:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     # One document per cluster (and one for the rest): idf favours the words of one cluster only.
-    groups = sorted(set(int(label) for label in labels))
-    documents = [" ".join(texts[i] for i in np.flatnonzero(labels == group)) for group in groups]
-    vectorizer = TfidfVectorizer(stop_words="english", token_pattern=r"(?u)\b[^\W\d_]{3,}\b", sublinear_tf=True)
+    groups = sorted({int(label) for label in labels})
+    documents = [" ".join(texts[int(i)] for i in np.flatnonzero(labels == group)) for group in groups]
+    vectorizer = TfidfVectorizer(stop_words="english", token_pattern=WORD, sublinear_tf=True)
     try:
         matrix = vectorizer.fit_transform(documents).toarray()
     except ValueError:  # nothing but stop words
-        return {cluster: () for cluster in clusters}
+        return dict.fromkeys(clusters, ())
     vocabulary = vectorizer.get_feature_names_out()
     named: dict[int, tuple[str, ...]] = {}
     for cluster in clusters:

@@ -46,7 +46,7 @@ def retrain_answer_ranker() -> dict[str, Any]:
     return {"trained": summary.trained, "history": summary.history, "reason": summary.reason}
 
 
-@shared_task(name="tickets.refresh_emerging_topics", acks_late=True, ignore_result=True, soft_time_limit=600)
+@shared_task(name="tickets.refresh_emerging_topics", acks_late=True, ignore_result=True)
 def refresh_emerging_topics(days: int | None = None) -> int:
     """Recluster the triage tickets of no known category (scheduled by beat; the admin page asks too)."""
     from tickets.services.emerging_topics import DEFAULT_DAYS

@@ -10,7 +10,9 @@ from django.db import models
 
 class EmergingTopic(models.Model):
     suggested_name = models.CharField(max_length=200)
-    terms = models.JSONField(default=list, blank=True, help_text="The cluster's distinctive terms, best first.")
+    terms = models.JSONField(
+        default=list, blank=True, help_text="The cluster's distinctive terms, best first."
+    )
     size = models.PositiveIntegerField()
     recent = models.PositiveIntegerField(help_text="Members from the window's second half.")
     earlier = models.PositiveIntegerField(help_text="Members from the window's first half.")
@@ -22,7 +24,6 @@ class EmergingTopic(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    tickets = models.ManyToManyField("tickets.Ticket", through="EmergingTopicMember", related_name="+")
 
     class Meta:
         ordering = ["-computed_at", "-size", "pk"]
@@ -39,3 +40,6 @@ class EmergingTopicMember(models.Model):
     class Meta:
         ordering = ["rank"]
         constraints = [models.UniqueConstraint(fields=["topic", "ticket"], name="uniq_topic_ticket")]
+
+    def __str__(self) -> str:
+        return f"topic {self.topic_id}: ticket {self.ticket_id}"

@@ -11,6 +11,7 @@ that are still waiting in triage. Their embeddings are the ones the input stage 
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -51,9 +52,12 @@ def unknown_topic_tickets(*, days: int, now: Any = None) -> list[Ticket]:
     )
     latest: dict[int, Any] = {}
     for ticket_id, evidence in (
-        Suggestion.objects.filter(ticket__in=tickets).order_by("created_at", "pk").values_list("ticket_id", "evidence")
+        Suggestion.objects.filter(ticket__in=tickets)
+        .order_by("created_at", "pk")
+        .values_list("ticket_id", "evidence")
     ):
         latest[ticket_id] = evidence
+
     def unknown(ticket: Ticket) -> float:
         evidence = latest.get(ticket.pk)
         value = evidence.get("unknown_topic") if isinstance(evidence, dict) else None
@@ -67,14 +71,17 @@ def refresh_emerging_topics(*, days: int = DEFAULT_DAYS) -> list[EmergingTopic]:
     if days < 1:
         raise ValueError("days must be at least 1")
     now = timezone.now()
-    tickets = unknown_topic_tickets(days=days, now=now)
-    dimension = {len(bytes(t.text_embedding)) for t in tickets}
-    if len(dimension) > 1:  # an embedder changed mid-window: keep the commonest size
-        common = max(dimension, key=lambda size: sum(len(bytes(t.text_embedding)) == size for t in tickets))
-        tickets = [t for t in tickets if len(bytes(t.text_embedding)) == common]
+    found = [
+        (t, bytes(t.text_embedding)) for t in unknown_topic_tickets(days=days, now=now) if t.text_embedding
+    ]
+    sizes = Counter(len(blob) for _, blob in found)
+    if len(sizes) > 1:  # the embedder changed within the window: the commonest size, one vector space
+        common = sizes.most_common(1)[0][0]
+        found = [(t, blob) for t, blob in found if len(blob) == common]
+    tickets = [t for t, _ in found]
     vectors = (
-        np.vstack([np.frombuffer(bytes(t.text_embedding), dtype=np.float32) for t in tickets])
-        if tickets
+        np.vstack([np.frombuffer(blob, dtype=np.float32) for _, blob in found])
+        if found
         else np.zeros((0, 1), dtype=np.float32)
     )
     texts = [f"{t.subject}\n{t.body}"[:TEXT_CHARS] for t in tickets]

@@ -22,20 +22,27 @@ WINDOWS = {"7": 7, "14": 14, "30": 30}
 WHAT = "the emerging topics (admins)"
 
 
-def _page(request: HttpRequest, *, days: int, failed: tuple[int, TopicCategoryForm] | None = None) -> HttpResponse:
+def _page(
+    request: HttpRequest, *, days: int, failed: tuple[int, TopicCategoryForm] | None = None
+) -> HttpResponse:
     rows = emerging_topics_list(days=days)
     forms = {
         row.id: TopicCategoryForm(initial={"name": row.suggested_name[:100]}, prefix=f"topic-{row.id}")
         for row in rows
         if row.category is None
     }
+    errors: list[str] = []
     if failed is not None:
-        forms[failed[0]] = failed[1]
+        topic_id, form = failed
+        if topic_id in forms:
+            forms[topic_id] = form
+        else:  # the topic has its category now: say why, above the list
+            errors = [str(error) for error in form.non_field_errors()]
     topics = [(row, forms.get(row.id)) for row in rows]
     return render(
         request,
         "tickets/topics.html",
-        {"topics": topics, "days": days, "windows": list(WINDOWS)},
+        {"topics": topics, "days": days, "windows": list(WINDOWS), "errors": errors},
         status=422 if failed else 200,
     )
 
@@ -75,6 +82,8 @@ def topic_category(request: HttpRequest, pk: int) -> HttpResponse:
             for field, errors in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)
         else:
-            messages.success(request, f"Category {category.name!r} created; {moved} open tickets re-routed to it.")
+            messages.success(
+                request, f"Category {category.name!r} created; {moved} open tickets re-routed to it."
+            )
             return redirect("tickets:topics")
     return _page(request, days=DEFAULT_DAYS, failed=(pk, form))

@@ -11,7 +11,11 @@ from tickets.api.serializers.fields import StrictSerializer
 
 class EmergingTopicsInputSerializer(StrictSerializer):
     days = serializers.IntegerField(
-        required=False, default=14, min_value=1, max_value=90, help_text="Clusters computed in the last N days."
+        required=False,
+        default=14,
+        min_value=1,
+        max_value=90,
+        help_text="Clusters computed in the last N days.",
     )
 
 
@@ -22,7 +26,9 @@ class TopicExampleSerializer(serializers.Serializer[Any]):
 
 class EmergingTopicOutputSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
-    suggested_name = serializers.CharField(help_text="The cluster's distinctive terms (TF-IDF against the rest).")
+    suggested_name = serializers.CharField(
+        help_text="The cluster's distinctive terms (TF-IDF against the rest)."
+    )
     terms = serializers.ListField(child=serializers.CharField())
     size = serializers.IntegerField(help_text="Tickets in the cluster.")
     open_tickets = serializers.IntegerField()
