@@ -17,9 +17,10 @@ from retrieval.novelty import UNKNOWN_KEY
 from retrieval.services import embed_texts
 from retrieval.topic_clusters import cluster_topics
 from tests.ui_factories import make_category, make_suggestion, make_team, make_ticket, make_user
-from tickets.models import AuditEvent, Category, EmergingTopic, Ticket, TicketStatus
+from tickets.models import AuditEvent, Category, Ticket, TicketStatus
 from tickets.pipeline.policy import decide_category
 from tickets.services.emerging_topics import REFRESH_TASK
+from tickets.topic_models import EmergingTopic
 
 CRYPTO = [
     ("Pay with bitcoin?", "Can I pay my invoice with bitcoin instead of a card?"),

@@ -580,7 +580,3 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"import {self.pk} {self.file_name} ({self.status})"
-
-
-from tickets.topic_models import EmergingTopic as EmergingTopic  # noqa: E402
-from tickets.topic_models import EmergingTopicMember as EmergingTopicMember  # noqa: E402

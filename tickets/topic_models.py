@@ -1,6 +1,7 @@
 """Emerging topics: clusters of tickets no known category fits, computed by the worker
-(``tickets.refresh_emerging_topics``) and read by the admin page and the API. Re-exported from
-``tickets.models``; the foreign keys name their models as strings so this module imports no app code."""
+(``tickets.refresh_emerging_topics``) and read by the admin page and the API. Loaded with the app's
+models (``TicketsConfig.import_models``); the foreign keys name their models as strings, so this
+module imports no app code."""
 
 from __future__ import annotations
 

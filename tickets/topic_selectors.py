@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from django.db.models import F, Prefetch
 from django.utils import timezone
 
-from tickets.models import OPEN_STATUSES, EmergingTopic, EmergingTopicMember
+from tickets.models import OPEN_STATUSES
+from tickets.topic_models import EmergingTopic, EmergingTopicMember
 
 EXAMPLES = 3
 

@@ -22,18 +22,10 @@ from django.utils import timezone
 
 from retrieval.topic_clusters import cluster_topics
 from tickets.audit import record_event
-from tickets.models import (
-    AuditEvent,
-    Category,
-    EmergingTopic,
-    EmergingTopicMember,
-    Suggestion,
-    Team,
-    Ticket,
-    TicketStatus,
-)
+from tickets.models import AuditEvent, Category, Suggestion, Team, Ticket, TicketStatus
 from tickets.permissions import is_admin
 from tickets.services.agent_actions import ACTIONABLE_STATUSES, ticket_reassign
+from tickets.topic_models import EmergingTopic, EmergingTopicMember
 
 REFRESH_TASK = "tickets.refresh_emerging_topics"
 DEFAULT_DAYS = 14
