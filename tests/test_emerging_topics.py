@@ -19,6 +19,7 @@ from retrieval.topic_clusters import cluster_topics
 from tests.ui_factories import make_category, make_suggestion, make_team, make_ticket, make_user
 from tickets.models import AuditEvent, Category, Ticket, TicketStatus
 from tickets.pipeline.policy import decide_category
+from tickets.services.api_tokens import token_create
 from tickets.services.emerging_topics import REFRESH_TASK
 from tickets.topic_models import EmergingTopic
 
@@ -138,6 +139,10 @@ def test_the_admin_page_and_the_api_list_the_clusters(world: dict[str, Any]) -> 
     assert "bitcoin" in first["suggested_name"] and first["category"] is None
     assert admin.get("/api/v1/topics/emerging?days=0").status_code == 400
     assert admin.get("/api/v1/topics/emerging?nope=1").status_code == 400
+    for scopes, code in ((["read", "write"], 403), (["admin"], 200)):
+        _, secret = token_create(name=f"ops-{code}", scopes=scopes)
+        answer = Client().get("/api/v1/topics/emerging", HTTP_AUTHORIZATION=f"Bearer {secret}")
+        assert answer.status_code == code
 
 
 def test_agents_are_refused(world: dict[str, Any]) -> None:
