@@ -25,6 +25,7 @@ from tickets.audit import record_event
 from tickets.models import AuditEvent, Category, Suggestion, Team, Ticket, TicketStatus
 from tickets.permissions import is_admin
 from tickets.services.agent_actions import ACTIONABLE_STATUSES, ticket_reassign
+from tickets.services.lifecycle import InvalidTransition
 from tickets.topic_models import EmergingTopic, EmergingTopicMember
 
 REFRESH_TASK = "tickets.refresh_emerging_topics"
@@ -156,7 +157,9 @@ def topic_create_category(
                 actor=actor,
                 details=details,
             )
-            if member.ticket.status in ACTIONABLE_STATUSES:
+            if member.ticket.status not in ACTIONABLE_STATUSES:
+                continue
+            try:
                 ticket_reassign(
                     ticket_id=member.ticket_id,
                     team_id=team.pk,
@@ -166,5 +169,7 @@ def topic_create_category(
                     actor=actor,
                     actor_type=AuditEvent.ActorType.AGENT,
                 )
-                moved += 1
+            except InvalidTransition:  # resolved or closed since the page was drawn: left as it is
+                continue
+            moved += 1
     return category, moved
