@@ -129,6 +129,8 @@ PIPELINE_MAX_ATTEMPTS = env.integer("PIPELINE_MAX_ATTEMPTS", 3, minimum=1, maxim
 PIPELINE_SWEEP_SECONDS = env.number("PIPELINE_SWEEP_SECONDS", 60.0, minimum=1)
 # How often the label model is refitted on the knowledge base (resolved tickets keep joining it).
 LABEL_MODEL_RETRAIN_HOURS = env.number("LABEL_MODEL_RETRAIN_HOURS", 24.0, minimum=0.01)
+# How often the clusters of tickets of no known category (the admins' emerging topics) are recomputed.
+EMERGING_TOPICS_REFRESH_HOURS = env.number("EMERGING_TOPICS_REFRESH_HOURS", 6.0, minimum=0.01)
 # Each stage's task on its own queue, as the stage table says (plain data: no Django in that module).
 CELERY_TASK_ROUTES = dict(pipeline_stages.TASK_ROUTES)
 CELERY_BEAT_SCHEDULE = {
@@ -141,6 +143,10 @@ CELERY_BEAT_SCHEDULE = {
     "retrain-answer-ranker": {
         "task": "tickets.retrain_answer_ranker",
         "schedule": LABEL_MODEL_RETRAIN_HOURS * 3600,
+    },
+    "refresh-emerging-topics": {
+        "task": "tickets.refresh_emerging_topics",
+        "schedule": EMERGING_TOPICS_REFRESH_HOURS * 3600,
     },
 }
 

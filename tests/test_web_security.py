@@ -55,6 +55,7 @@ def pages(site: dict[str, Any]) -> list[tuple[str, Client]]:
         ("/dashboard/", admin),
         (f"/tickets/{ticket.pk}/", admin),
         ("/analytics/", admin),
+        ("/topics/", admin),
         ("/admin/", admin),
         ("/admin/tickets/ticket/", admin),
         ("/admin/tickets/modelcall/", admin),

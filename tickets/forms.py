@@ -161,3 +161,11 @@ class ReopenForm(forms.Form):
 
 class EmptyForm(forms.Form):
     """Actions that take no input (assign to me)."""
+
+
+class TopicCategoryForm(forms.Form):
+    """An emerging topic's one action: its category, with the team that will own it."""
+
+    name = forms.CharField(max_length=100, help_text="Prefilled with the cluster's distinctive terms.")
+    team = forms.ModelChoiceField(queryset=Team.objects.order_by("name"))
+    reason = forms.CharField(required=False, max_length=500)

@@ -46,6 +46,15 @@ def retrain_answer_ranker() -> dict[str, Any]:
     return {"trained": summary.trained, "history": summary.history, "reason": summary.reason}
 
 
+@shared_task(name="tickets.refresh_emerging_topics", acks_late=True, ignore_result=True)
+def refresh_emerging_topics(days: int | None = None) -> int:
+    """Recluster the triage tickets of no known category (scheduled by beat; the admin page asks too)."""
+    from tickets.services.emerging_topics import DEFAULT_DAYS
+    from tickets.services.emerging_topics import refresh_emerging_topics as refresh
+
+    return len(refresh(days=days or DEFAULT_DAYS))
+
+
 class PipelineTask(Task[Any, Any]):
     """A stage task: transient errors retry with backoff; a stage that fails for good sends the ticket
     to triage."""

@@ -3,7 +3,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from tickets.views import analytics, dashboard, public, ticket
+from tickets.views import analytics, dashboard, public, ticket, topics
 
 app_name = "tickets"
 
@@ -17,4 +17,7 @@ urlpatterns = [
     path("tickets/<int:pk>/progress/", ticket.ticket_progress, name="ticket_progress"),
     path("tickets/<int:pk>/actions/<slug:action>/", ticket.ticket_action, name="ticket_action"),
     path("analytics/", analytics.analytics_page, name="analytics"),
+    path("topics/", topics.topics_page, name="topics"),
+    path("topics/refresh/", topics.topics_refresh, name="topics_refresh"),
+    path("topics/<int:pk>/category/", topics.topic_category, name="topic_category"),
 ]

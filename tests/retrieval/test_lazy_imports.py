@@ -20,6 +20,7 @@ MODULES = [
     "retrieval.array_artefact",
     "retrieval.label_model_parts",
     "retrieval.label_model",
+    "retrieval.topic_clusters",
 ]
 HEAVY = ["torch", "faiss", "sentence_transformers", "transformers", "scipy", "django"]
 

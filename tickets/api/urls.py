@@ -6,7 +6,7 @@ from rest_framework.permissions import AllowAny
 
 from tickets.api.docs import RedocDocsView, SwaggerDocsView
 from tickets.api.errors import not_found
-from tickets.api.views import analytics, batch, imports, search, tickets, tokens, webhooks
+from tickets.api.views import analytics, batch, imports, search, tickets, tokens, topics, webhooks
 
 app_name = "api"
 PUBLIC = {"authentication_classes": [], "permission_classes": [AllowAny]}
@@ -27,6 +27,7 @@ urlpatterns = [
     path("webhooks", webhooks.WebhookCollectionView.as_view(), name="webhooks"),
     path("webhooks/<int:id>", webhooks.WebhookDetailView.as_view(), name="webhook"),
     path("webhooks/<int:id>/deliveries", webhooks.WebhookDeliveriesView.as_view(), name="webhook-deliveries"),
+    path("topics/emerging", topics.EmergingTopicsView.as_view(), name="topics-emerging"),
     path("tokens", tokens.TokenCollectionView.as_view(), name="tokens"),
     path("tokens/<int:id>", tokens.TokenDetailView.as_view(), name="token"),
     # The contract and its docs are public: they hold no data.
