@@ -159,7 +159,7 @@ done
 http() { curl -sS --max-time 20 -H 'X-Forwarded-Proto: https' "$@"; }
 # The token, made while gunicorn boots (the database is migrated once `up` returns).
 TOKEN="$(compose exec -T web python manage.py shell -c "
-from tickets.tokens import token_create
+from tickets.services.api_tokens import token_create
 _, raw = token_create(name='image-test', scopes=['read', 'write'])
 print(raw)" 2>/dev/null | grep -E '^sb_' | tail -n 1)"
 [ -n "$TOKEN" ] || fail "no API token was made (manage.py shell in the web container)"
