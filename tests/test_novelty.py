@@ -126,7 +126,7 @@ def test_too_few_categories_or_groups_skip_the_step() -> None:
 
 
 def test_a_history_too_small_per_category_skips_the_step() -> None:
-    texts, vectors, labels = make(200, seed=2)  # 8 categories, 25 tickets each on average
+    texts, vectors, labels = make(200, seed=2)  # 8 categories, 25 tickets each on average (< 30)
     small = fit_label_model_with_novelty(
         texts=texts, embeddings=vectors, labels=labels, embedding_model="fake-32", options=OPTIONS
     )
