@@ -7,6 +7,7 @@ so a typo never silently returns everything.
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import django_filters
@@ -20,6 +21,26 @@ from tickets.pipeline import stages
 MAX_ID = 2**63 - 1
 #: Read by the paginator, not by a filter (tickets.api.pagination).
 PAGINATION_PARAMETERS = frozenset({"cursor", "page_size"})
+
+
+class UtcDateTimeField(django_filters.fields.IsoDateTimeField):  # type: ignore[misc]
+    """An ISO 8601 time, turned into UTC before it reaches the database: PostgreSQL refuses offsets past
+    +-15:59 (an error, not an empty page), and a time that leaves the calendar in UTC is a 400."""
+
+    def to_python(self, value: Any) -> Any:
+        parsed = super().to_python(value)
+        if parsed is None:
+            return None
+        try:
+            return parsed.astimezone(datetime.UTC)
+        except (OverflowError, ValueError):
+            raise ValidationError(
+                "Enter a date and time within the years 1 to 9999.", code="invalid"
+            ) from None
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):  # type: ignore[misc]
+    field_class = UtcDateTimeField
 
 
 class IdFilter(django_filters.Filter):  # type: ignore[misc]  # django-filter is untyped
@@ -68,10 +89,10 @@ class TicketFilter(StrictFilterSet):
     priority = django_filters.ChoiceFilter(choices=Priority.choices)
     channel = django_filters.ChoiceFilter(choices=Channel.choices)
     external_id = django_filters.CharFilter(max_length=200, help_text="The ticket's id in your helpdesk.")
-    created_after = django_filters.IsoDateTimeFilter(
+    created_after = UtcDateTimeFilter(
         field_name="created_at", lookup_expr="gte", help_text="ISO 8601, inclusive."
     )
-    created_before = django_filters.IsoDateTimeFilter(
+    created_before = UtcDateTimeFilter(
         field_name="created_at", lookup_expr="lt", help_text="ISO 8601, exclusive."
     )
 
