@@ -13,7 +13,7 @@ from inference_app.llm.drafting import draft_grounded
 from inference_app.llm.grounding import check_grounding
 from inference_app.llm.openai_backend import OpenAIBackend
 from inference_app.llm.types import Neighbour
-from tests.scripted_http import ScriptedServer, completion
+from tests.scripted_http import ScriptedServer, completion, scripted_server
 
 CANDIDATES = [
     Neighbour(
@@ -37,9 +37,7 @@ ADVERSARIAL = [
 
 @pytest.fixture
 def server() -> Iterator[ScriptedServer]:
-    server = ScriptedServer().start()
-    yield server
-    server.stop()
+    yield from scripted_server()
 
 
 def _backend(server: ScriptedServer) -> OpenAIBackend:

@@ -13,7 +13,7 @@ from django.test import override_settings
 
 from inference_app.llm import backends
 from retrieval import answer_services
-from tests.scripted_http import ScriptedServer, completion
+from tests.scripted_http import ScriptedServer, completion, scripted_server
 from tickets.models import Category, ModelCall, Suggestion, Ticket
 from tickets.services.submission import ticket_submit
 from tickets.suggestions import train_answer_ranker
@@ -40,10 +40,8 @@ def _submit(capture: Any, fields: dict[str, str]) -> Ticket:
 
 @pytest.fixture
 def server() -> Iterator[ScriptedServer]:
-    server = ScriptedServer().start()
     backends.get_backend.cache_clear()
-    yield server
-    server.stop()
+    yield from scripted_server()
     backends.get_backend.cache_clear()
 
 
