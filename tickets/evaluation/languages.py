@@ -1,5 +1,5 @@
 """Figures per language: the test tickets grouped by the language production detects in them
-(:func:`tickets.pipeline.text.detect_language`), with how many history tickets share it."""
+(:func:`tickets.pipeline.language.detect_language`), with how many history tickets share it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 
 from retrieval.label_model import threshold_for_precision
 from tickets.evaluation.data import EvalTicket
-from tickets.pipeline.text import detect_language
+from tickets.pipeline.language import detect_language
 
 UNDETERMINED = "(undetermined)"
 
