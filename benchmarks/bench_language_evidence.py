@@ -86,8 +86,9 @@ def main() -> None:
             full[:, labels.index(label)] = proba[:, column]
         return full
 
-    print(f"history: {dict(zip(*np.unique(history_language, return_counts=True), strict=True))}")
-    print(f"test: {dict(zip(*np.unique(test_language, return_counts=True), strict=True))}")
+    for name, found in (("history", history_language), ("test", test_language)):
+        values, counts = np.unique(found, return_counts=True)
+        print(f"{name}: " + " ".join(f"{v}={int(c)}" for v, c in zip(values, counts, strict=True)))
     base_proba = joint.predict_proba(texts=texts, embeddings=vectors)
     show("joint (production)", base_proba)
     prior = np.asarray([(history_y == label).mean() for label in labels])
