@@ -3,8 +3,8 @@
 
 Restricting the candidates is what makes short texts work: on five-word prefixes of tobi-bueck tickets
 the full 97-language model names the labelled language 50.2% of the time (46.6% undetermined), the
-seven-language subset 88.5% (``benchmarks/bench_language.py``). Pure functions (no database); the pipeline, the imports and
-``evaluate`` call the same :func:`detect_language`.
+seven-language subset 88.5% (``benchmarks/bench_language.py``). Pure functions (no database); the
+pipeline, the imports and ``evaluate`` call the same :func:`detect_language`.
 """
 
 from __future__ import annotations
