@@ -100,7 +100,8 @@ def print_unknown_and_languages(figures: dict[str, Any]) -> None:
     for language, group in (figures.get("per_language") or {}).items():
         print(
             f"   language {language}: n={group['n']} accuracy={group['accuracy']:.4f} "
-            f"coverage@p95={group['coverage_at_precision_95']:.4f} history={group['history_tickets']}"
+            f"coverage@p95={group['coverage_at_precision_95']:.4f} history={group['history_tickets']} "
+            f"triage_for_language={group.get('triage_for_language', False)}"
         )
 
 
