@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tickets.evaluation.data import EvalTicket
-from tickets.evaluation.languages import UNDETERMINED, language_report, languages_of
+from tickets.evaluation.languages import UNDETERMINED, language_html, language_report, languages_of
 
 
 def _ticket(text: str) -> EvalTicket:
@@ -57,3 +57,8 @@ def test_accuracy_coverage_and_history_per_language_by_hand() -> None:
     assert report[UNDETERMINED]["n"] == 1 and report[UNDETERMINED]["accuracy"] == 1.0
     assert report[UNDETERMINED]["triage_for_language"] is False  # the rule never applies to it
     assert language_report(rows, test_languages, history_languages)["de"]["triage_for_language"] is False
+
+    page = language_html({"retrieval": {"per_language": report}})
+    assert "<h2>Per language</h2>" in page
+    assert "<tr><th>de</th><td>3</td><td>33.3%</td><td>0.0%</td><td>4</td><td>yes</td></tr>" in page
+    assert language_html({"retrieval": {}}) == ""

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import html
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -54,3 +55,23 @@ def language_report(
             ),
         }
     return report
+
+
+def language_html(modes: Mapping[str, Mapping[str, Any]]) -> str:
+    """The per-language section of report.html ("" when no mode has figures per language)."""
+    sections = []
+    for mode, figures in modes.items():
+        groups = figures.get("per_language") or {}
+        rows = "".join(
+            f"<tr><th>{html.escape(language)}</th><td>{group['n']}</td><td>{group['accuracy']:.1%}</td>"
+            f"<td>{group['coverage_at_precision_95']:.1%}</td><td>{group['history_tickets']}</td>"
+            f"<td>{'yes' if group.get('triage_for_language') else 'no'}</td></tr>"
+            for language, group in groups.items()
+        )
+        if rows:
+            sections.append(
+                f"<h3>{html.escape(mode)}</h3><table><tr><th>language</th><th>test tickets</th>"
+                "<th>accuracy</th><th>routable at 95% precision</th><th>history tickets</th>"
+                f"<th>to triage for its language</th></tr>{rows}</table>"
+            )
+    return f"<h2>Per language</h2>{''.join(sections)}" if sections else ""
