@@ -8,7 +8,7 @@ it-service-tickets: the first 20,000 rows as history, the next 5,000 as test, To
 (``--small``: 10,000 history / 3,000 test, the size of the 15-minute goal).
 
     python benchmarks/bench_evaluate.py [--dataset bitext|tobi|it|both] [--small] [--modes retrieval]
-        [--processes 2] [--output DIR] [-- extra evaluate options, e.g. --limit 20]
+        [--processes 2] [--output DIR] [--routing-only] [-- extra evaluate options, e.g. --limit 20]
 
 Prints each run's last line and the figures of its report.json. Needs ../shared/data.
 """
@@ -100,7 +100,8 @@ def print_unknown_and_languages(figures: dict[str, Any]) -> None:
     for language, group in (figures.get("per_language") or {}).items():
         print(
             f"   language {language}: n={group['n']} accuracy={group['accuracy']:.4f} "
-            f"coverage@p95={group['coverage_at_precision_95']:.4f} history={group['history_tickets']}"
+            f"coverage@p95={group['coverage_at_precision_95']:.4f} history={group['history_tickets']} "
+            f"triage_for_language={group.get('triage_for_language', False)}"
         )
 
 
@@ -113,6 +114,9 @@ def main() -> None:
     parser.add_argument("--modes", default="retrieval")
     parser.add_argument("--processes", default="2")
     parser.add_argument("--output", type=Path, help="Keep the reports here (default: a temporary folder).")
+    parser.add_argument(
+        "--routing-only", action="store_true", help="Leave suggested resolutions out (no answer embedding)."
+    )
     parser.add_argument("extra", nargs="*")
     options = parser.parse_args()
     if not BITEXT.is_file() or not IT.is_file() or not TOBI.is_dir():
@@ -123,6 +127,9 @@ def main() -> None:
             folder = base / dataset
             folder.mkdir(parents=True, exist_ok=True)
             history, test, columns = splits(dataset, folder, options.small)
+            if options.routing_only and "--resolution-column" in columns:
+                at = columns.index("--resolution-column")
+                columns = columns[:at] + columns[at + 2 :]
             command = [
                 sys.executable,
                 "manage.py",

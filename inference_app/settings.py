@@ -120,6 +120,18 @@ PIPELINE_USE_MODEL = env.choice("PIPELINE_USE_MODEL", "auto", ("auto", "always",
 # decision, "clean_part" decides and routes it on the text left after the injected passages are removed.
 # Either way the injected passages are not evidence (see tickets.pipeline.screening).
 INJECTION_POLICY = env.choice("INJECTION_POLICY", "triage", ("triage", "clean_part"))
+# The languages a ticket's language is chosen among (ISO 639-1 codes of py3langid's 97; "all": every
+# one). A short list is more accurate on short tickets (tickets.pipeline.language).
+LANGUAGE_CANDIDATES = [
+    code.lower()
+    for code in env.csv_list("LANGUAGE_CANDIDATES", ("en", "de", "es", "fr", "it", "pt", "nl"))
+    if code.lower() != "all"
+]
+# A ticket in a language with fewer resolved history tickets than this goes to triage with that reason
+# rather than to a team chosen on evidence in other languages (0: never). Tickets whose language cannot
+# be told are routed as usual, and so is every ticket while no history ticket has a language recorded.
+# 5: the demo's 6 German and 5 Spanish past tickets route its German and Spanish tickets right (0.99+).
+LANGUAGE_MIN_HISTORY_TICKETS = env.integer("LANGUAGE_MIN_HISTORY_TICKETS", 5, minimum=0)
 PIPELINE_TOP_K = env.integer("PIPELINE_TOP_K", 5, minimum=1, maximum=50)
 PIPELINE_BATCH_SIZE = env.integer("PIPELINE_BATCH_SIZE", 16, minimum=1, maximum=512)
 PIPELINE_DUPLICATE_SIMILARITY = env.number("PIPELINE_DUPLICATE_SIMILARITY", 0.93, minimum=0, maximum=1)

@@ -186,3 +186,14 @@ def audit_timeline(ticket: Ticket) -> QuerySet[AuditEvent]:
 
 def is_in_triage(ticket: Ticket) -> bool:
     return ticket.status == TicketStatus.NEEDS_TRIAGE
+
+
+def triage_reasons(ticket: Ticket) -> list[str]:
+    """Why routing last sent the ticket to triage (its ``routing.triage`` audit event), while it is there."""
+    if ticket.status != TicketStatus.NEEDS_TRIAGE:
+        return []
+    event = (
+        AuditEvent.objects.filter(ticket_id=ticket.pk, action="routing.triage").order_by("-sequence").first()
+    )
+    reasons = (event.details or {}).get("reasons") if event is not None else None
+    return [str(reason) for reason in reasons] if isinstance(reasons, list) else []

@@ -26,7 +26,7 @@ from stdnum.it import codicefiscale
 from stdnum.nl import bsn
 
 # Numbers without a country code are read as numbers of these countries: the languages the
-# tickets come in (see tickets.pipeline.text.detect_language), and the UK and US.
+# tickets come in (see tickets.pipeline.language.detect_language), and the UK and US.
 PHONE_REGIONS = ("DE", "US", "GB", "FR", "ES", "IT", "NL", "AT", "CH", "BE", "PT", "IE")
 
 # The matcher runs only on windows of digits and separators that could hold a phone number (it is slow

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from tickets.pipeline.text import MAX_MODEL_CHARS, detect_language, is_very_negative, normalise, prepare
+from tickets.pipeline.text import MAX_MODEL_CHARS, is_very_negative, normalise, prepare
 
 
 def test_markup_and_scripts_are_removed_and_the_removal_is_recorded() -> None:
@@ -35,20 +33,6 @@ def test_a_long_text_is_cut_for_the_model_and_says_so() -> None:
     prepared = prepare(subject="Log", body="error line\n" * 2000)
     assert len(prepared.text) == MAX_MODEL_CHARS
     assert any("cut" in problem for problem in prepared.problems)
-
-
-@pytest.mark.parametrize(
-    ("text", "language"),
-    [
-        ("I cannot log in to my account and the reset link is not working for me", "en"),
-        ("Ich kann mich nicht anmelden, das Passwort ist falsch und ich bitte um Hilfe", "de"),
-        ("No puedo entrar en mi cuenta, la contraseña no es válida, por favor ayuda", "es"),
-        ("Je ne peux pas me connecter à mon compte, merci de vérifier le mot de passe", "fr"),
-        ("ok", ""),
-    ],
-)
-def test_language(text: str, language: str) -> None:
-    assert detect_language(text) == language
 
 
 def test_very_negative_needs_strong_words_or_shouting() -> None:

@@ -93,3 +93,32 @@ def test_a_resolution_may_only_repeat_the_values_of_its_own_problem() -> None:
     assert demo_content._resolution_problems(replace(problem, resolutions=()), "p") == [
         "p: needs at least one resolution"
     ]
+
+
+@pytest.mark.parametrize("minimum", [0, 5, 10])
+def test_the_german_and_spanish_demo_tickets_land_right_or_in_triage_for_their_language(
+    tmp_path: Path, django_capture_on_commit_callbacks: Any, minimum: int
+) -> None:
+    """The demo history holds 6 German and 5 Spanish past tickets (the rest English). The two incoming
+    tickets in those languages are decided right either way; with the rule off (0) or at the default
+    (5) they are routed, with 10 they go to triage saying why."""
+    with override_settings(PIPELINE_USE_MODEL="never", LANGUAGE_MIN_HISTORY_TICKETS=minimum):
+        suggestions = _suggestions_after_make_demo(tmp_path, django_capture_on_commit_callbacks)
+    history = Ticket.objects.filter(channel=Channel.DEMO, status="resolved")
+    assert (history.filter(language="de").count(), history.filter(language="es").count()) == (6, 5)
+    checked = []
+    for number, incoming in enumerate(demo_content.INCOMING_PROBLEMS, start=1):
+        ticket = Ticket.objects.get(external_id=f"demo-new-{number:02d}")
+        if ticket.language not in ("de", "es"):
+            continue
+        checked.append(ticket.language)
+        suggestion = suggestions[ticket.external_id]
+        assert suggestion.category is not None and suggestion.category.name == incoming.category
+        reasons = ticket.audit_events.get(action__startswith="routing.").details["reasons"]
+        language_reasons = [reason for reason in reasons if "a language the history barely covers" in reason]
+        if minimum > 6:
+            assert ticket.status == "needs_triage" and len(language_reasons) == 1, reasons
+        else:
+            assert ticket.status == "routed" and ticket.category == suggestion.category, reasons
+            assert language_reasons == []
+    assert sorted(checked) == ["de", "es"]

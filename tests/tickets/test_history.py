@@ -96,6 +96,7 @@ def test_import_creates_resolved_tickets_labels_and_knowledge(tmp_path: Path) ->
     assert Category.objects.get(name="Network").default_team.name == "Network"
     tickets = Ticket.objects.filter(channel=Channel.IMPORT)
     assert tickets.count() == 9 and not tickets.exclude(status=TicketStatus.RESOLVED).exists()
+    assert set(tickets.values_list("language", flat=True)) == {"en"}  # what the language rule counts
     assert AuditEvent.objects.filter(action="ticket.imported").count() == 9
     assert KnowledgeEntry.objects.filter(deleted=False).count() == 9
 

@@ -31,6 +31,7 @@ from tickets.models import (
     Ticket,
     TicketStatus,
 )
+from tickets.pipeline.text import prepare
 from tickets.services.knowledge import index_missing_resolved
 from tickets.services.submission import ticket_submit
 
@@ -195,6 +196,7 @@ def load_demo(*, data_dir: Path, progress: Callable[[str], None] = lambda messag
                 category=category,
                 priority=category.default_priority,
                 resolution=row.resolution,
+                language=prepare(subject=row.subject, body=row.body).language,
                 created_at=created,
                 status_changed_at=resolved,
                 resolved_at=resolved,

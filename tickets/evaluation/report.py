@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from retrieval._storage import atomic_write, atomic_write_json
+from tickets.evaluation.languages import language_html
 from tickets.evaluation.metrics import Outcome, percentiles, summarise
 from tickets.evaluation.runner import STAGES
 from tickets.evaluation.suggestion_metrics import record_from_row, summarise_suggestions
@@ -253,7 +254,7 @@ def render_html(report: Mapping[str, Any]) -> str:
 table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}
 td{{text-align:right}}svg{{display:block;margin:0.5em 0}}</style></head><body>
 <h1>Switchboard evaluation on your history</h1><ul>{facts}</ul>
-<h2>Summary</h2>{_summary_table(modes)}{unknown_html(modes)}{charts}
+<h2>Summary</h2>{_summary_table(modes)}{unknown_html(modes)}{language_html(modes)}{charts}
 {suggestion_section(modes, str(info.get("embedding_model", "")))}
 <h2>Most frequent mix-ups</h2>{_confusions(modes)}
 </body></html>

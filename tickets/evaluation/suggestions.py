@@ -208,7 +208,7 @@ def drafter(
     from inference_app.llm.drafting import draft_grounded
     from inference_app.llm.redaction import redact
     from inference_app.llm.types import Neighbour
-    from tickets.pipeline.text import detect_language
+    from tickets.pipeline.language import detect_language
 
     def draft(ranked_ids: list[int]) -> DraftOutcome:
         candidates = [

@@ -50,6 +50,7 @@ from tickets.pipeline import input as inputs
 from tickets.pipeline import model as decisions
 from tickets.pipeline import output as routing
 from tickets.pipeline import screening, stages
+from tickets.pipeline.language import unsupported_language_reason
 from tickets.services.lifecycle import ticket_transition
 from tickets.services.webhooks import webhook_emit
 
@@ -326,12 +327,19 @@ def run_output(ticket_id: int, others: Sequence[int] = ()) -> None:
         for s in Suggestion.objects.filter(ticket__in=tickets).select_related("category__default_team")
     }
     rules = routing.active_rules()
+    minimum = settings.LANGUAGE_MIN_HISTORY_TICKETS
+    languages = routing.history_language_counts() if minimum > 0 else {}
     with releasing_on_error(tickets, token), transaction.atomic():  # one commit for the batch
         for ticket in tickets:
-            _route_one(ticket, token, suggestions.get(ticket.pk), rules)
+            language_reason = unsupported_language_reason(
+                language=ticket.language, history_counts=languages, minimum=minimum
+            )
+            _route_one(ticket, token, suggestions.get(ticket.pk), rules, language_reason)
 
 
-def _route_one(ticket: Ticket, token: Any, suggestion: Suggestion | None, rules: list[RoutingRule]) -> None:
+def _route_one(
+    ticket: Ticket, token: Any, suggestion: Suggestion | None, rules: list[RoutingRule], language_reason: str
+) -> None:
     started = time.perf_counter()
     context = ticket.pipeline_context
     problems = "; ".join(context.get("problems", []))
@@ -344,6 +352,7 @@ def _route_one(ticket: Ticket, token: Any, suggestion: Suggestion | None, rules:
         very_negative=bool(context.get("negative")),
         failed_reason="" if context.get("usable") else f"the input could not be used: {problems}",
         injection_reason=screening.triage_reason(context),
+        language_reason=language_reason,
         rules=rules,
     )
     to_status = TicketStatus.NEEDS_TRIAGE if outcome.to_triage else TicketStatus.ROUTED

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from tickets.models import Category, Priority, RoutingRule, Team, Ticket
+from django.db.models import Count
+
+from tickets.models import Category, Priority, RoutingRule, Team, Ticket, TicketStatus
 
 # An SLA is set per category for normal priority; other priorities scale it.
 SLA_FACTOR = {Priority.URGENT: 0.25, Priority.HIGH: 0.5, Priority.NORMAL: 1.0, Priority.LOW: 2.0}
@@ -53,6 +55,18 @@ def active_rules() -> list[RoutingRule]:
     return list(RoutingRule.objects.filter(is_active=True).select_related("set_team"))
 
 
+def history_language_counts() -> dict[str, int]:
+    """Resolved (or closed) labelled tickets per detected language: what routing in a language rests on.
+    Tickets whose language was never recorded (or could not be told) are not counted."""
+    rows = (
+        Ticket.objects.filter(status__in=(TicketStatus.RESOLVED, TicketStatus.CLOSED), category__isnull=False)
+        .exclude(language="")
+        .values("language")
+        .annotate(n=Count("id"))
+    )
+    return {str(row["language"]): int(row["n"]) for row in rows}
+
+
 def rule_matches(
     rule: RoutingRule, *, ticket: Ticket, text: str, category: Category | None, priority: str
 ) -> bool:
@@ -88,6 +102,7 @@ def route(
     very_negative: bool = False,
     failed_reason: str = "",
     injection_reason: str = "",
+    language_reason: str = "",
     rules: Sequence[RoutingRule] | None = None,
 ) -> RoutingOutcome:
     """Apply the admins' rules to the decision, then the team's threshold: routed or human triage.
@@ -126,6 +141,9 @@ def route(
     if injection_reason:
         outcome.to_triage = True
         outcome.reasons.append(injection_reason)
+    if language_reason:
+        outcome.to_triage = True
+        outcome.reasons.append(language_reason)
     if outcome.team is None:
         outcome.to_triage = True
         outcome.reasons.append("no team")

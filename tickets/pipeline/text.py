@@ -11,6 +11,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from tickets.pipeline.html_text import decode_quoted_printable, html_to_text, looks_like_markup
+from tickets.pipeline.language import detect_language
 
 # What the model sees of one ticket at most; longer texts are cut (and the cut is recorded).
 MAX_MODEL_CHARS = 4000
@@ -18,7 +19,6 @@ MAX_MODEL_CHARS = 4000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
-_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 
 @dataclass(frozen=True)
@@ -75,32 +75,6 @@ def prepare(*, subject: str, body: str) -> PreparedText:
         language=detect_language(text),
         negative=is_very_negative(text),
     )
-
-
-# --- language: the share of each language's commonest words --------------------------------------
-
-_STOPWORDS = {
-    "en": "the and is it to of my i not in for with this you have on can be a that please was",
-    "de": "der die das und ist nicht ich mit ein eine es zu den auf für mein wir sie bitte kann",
-    "es": "el la de que y en no es mi un una por con para los las se me puedo favor",
-    "fr": "le la les de et est pas je un une des du mon pour avec sur ne que vous merci",
-    "it": "il la di che e non è un una per con mi sono del della ho posso grazie",
-    "pt": "o a de que e não é um uma para com meu os as do da consigo obrigado",
-    "nl": "de het een en is niet ik van op mijn met voor dat zijn kan wij graag",
-}
-_STOPWORD_SETS = {language: frozenset(words.split()) for language, words in _STOPWORDS.items()}
-
-
-def detect_language(text: str) -> str:
-    """An ISO 639-1 code for the text's language, or "" when it is too short to tell."""
-    words = [word.lower() for word in _WORD.findall(text[:2000])]
-    if len(words) < 3:
-        return ""
-    scores = {
-        language: sum(word in stopwords for word in words) for language, stopwords in _STOPWORD_SETS.items()
-    }
-    best = max(scores, key=lambda language: scores[language])
-    return best if scores[best] >= 2 else ""
 
 
 # --- mood: very negative tickets are escalated ----------------------------------------------------

@@ -21,6 +21,7 @@ from retrieval.parallel import encode_batches
 from retrieval.services import kb_upsert
 from tickets.audit import first_event, text_fingerprint
 from tickets.models import AuditEvent, Category, Channel, PipelineStage, Team, Ticket, TicketStatus
+from tickets.pipeline.text import prepare
 from tickets.services.history_files import ColumnMap, HistoryRow, ImportFileError, SkippedRow, read_history
 from tickets.services.knowledge import document_text, knowledge_item
 
@@ -112,6 +113,7 @@ def _write_batch(
                     team=team,
                     priority=row.priority or (category.default_priority if category else ""),
                     resolution=row.resolution,
+                    language=prepare(subject=row.subject, body=row.body).language,
                     created_at=created,
                     status_changed_at=created,
                     resolved_at=created,

@@ -27,7 +27,7 @@ from tickets.forms import (
 from tickets.models import AuditEvent, PipelineStage, Suggestion, Ticket, TicketStatus
 from tickets.permissions import visible_tickets
 from tickets.pipeline import stages
-from tickets.selectors import audit_timeline, cited_tickets, similar_tickets
+from tickets.selectors import audit_timeline, cited_tickets, similar_tickets, triage_reasons
 from tickets.services import agent_actions as actions
 from tickets.services.lifecycle import InvalidTransition
 from tickets.suggestion_bands import band_of
@@ -90,6 +90,7 @@ def _context(ticket: Ticket, *, forms_with_errors: dict[str, forms.Form] | None 
         "citations": cited_tickets(suggestion),
         "similar": similar_tickets(suggestion) if abstained else [],
         "events": audit_timeline(ticket),
+        "triage_reasons": triage_reasons(ticket),
         "forms": context_forms,
         "actionable": ticket.status in actions.ACTIONABLE_STATUSES,
         "reopenable": ticket.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED),

@@ -232,7 +232,9 @@ class Command(BaseCommand):
             with tqdm(total=len(tests.tickets), desc=f"{mode} mode", unit=" tickets", disable=None) as bar:
                 rows = runner.run(mode, tests.tickets, output, progress=_advance(bar))
             reports[mode] = mode_report([row for row in rows if row["truth"] not in hidden])
-            reports[mode]["per_language"] = language_report(rows, *languages)
+            reports[mode]["per_language"] = language_report(
+                rows, *languages, min_history=settings.LANGUAGE_MIN_HISTORY_TICKETS
+            )
             if hidden:
                 from tickets.evaluation.unknown_topics import learned_threshold, unknown_report
 
