@@ -32,7 +32,7 @@ def _duplicate_external_id(external_id: str) -> ApiError:
     )
 
 
-def _create(data: dict[str, Any], *, actor: str) -> Ticket:
+def _create(data: dict[str, Any], *, actor: str, savepoint: bool = True) -> Ticket:
     try:
         ticket = ticket_submit(
             subject=data["subject"],
@@ -43,6 +43,7 @@ def _create(data: dict[str, Any], *, actor: str) -> Ticket:
             external_id=data.get("external_id", ""),
             actor_type=AuditEvent.ActorType.API_CLIENT,
             actor=actor,
+            savepoint=savepoint,
         )
     except ValidationError as exc:
         # full_clean reports the unique external id as a non-field error
@@ -89,8 +90,8 @@ def api_ticket_create(
         )
     fingerprint = request_fingerprint(data)
     try:
-        with transaction.atomic():
-            ticket = _create(data, actor=actor)
+        with transaction.atomic():  # rolled back whole on a conflict: no savepoint inside
+            ticket = _create(data, actor=actor, savepoint=False)
             IdempotencyKey.objects.create(
                 client=client_key,
                 key=idempotency_key,
