@@ -49,7 +49,7 @@ from tickets.models import (
 from tickets.pipeline import input as inputs
 from tickets.pipeline import model as decisions
 from tickets.pipeline import output as routing
-from tickets.pipeline import screening, stages
+from tickets.pipeline import screening, stages, starter
 from tickets.services.lifecycle import ticket_transition
 from tickets.services.webhooks import webhook_emit
 
@@ -66,23 +66,24 @@ ACTOR = "pipeline"
 def enqueue_ticket(ticket_id: int) -> None:
     """Start the pipeline for a saved ticket once the surrounding transaction commits. A broker that
     fails then is logged, not raised: the ticket is saved, and the sweeper starts it later."""
-
-    def start_pipeline() -> None:  # a named function: Django logs a robust callback's failure by its name
-        enqueue_stage(stages.FIRST, ticket_id)
-
-    transaction.on_commit(start_pipeline, robust=True)
+    enqueue_tickets([ticket_id])
 
 
 def enqueue_tickets(ticket_ids: Sequence[int]) -> None:
     """:func:`enqueue_ticket` for many saved tickets: one message per ``PIPELINE_BATCH_SIZE`` of them,
-    since each stage claims and works in batches anyway."""
+    since each stage claims and works in batches anyway; with ``PIPELINE_ENQUEUE_LINGER_MS``, together
+    with the other requests' tickets of the next few milliseconds (:mod:`tickets.pipeline.starter`)."""
     ids = list(ticket_ids)
 
-    def start_pipeline_batches() -> None:
-        enqueue_batches(stages.FIRST, ids)
+    def start_pipeline() -> None:  # a named function: Django logs a robust callback's failure by its name
+        starter.start(ids, send=_start_first_stage)
 
     if ids:
-        transaction.on_commit(start_pipeline_batches, robust=True)
+        transaction.on_commit(start_pipeline, robust=True)
+
+
+def _start_first_stage(ticket_ids: Sequence[int]) -> None:
+    enqueue_batches(stages.FIRST, ticket_ids)
 
 
 def enqueue_stage(stage: str, ticket_id: int, others: Sequence[int] = ()) -> None:
