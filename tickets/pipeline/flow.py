@@ -36,7 +36,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from tickets.audit import record_event, record_events
+from tickets.audit import record_event, record_events_many
 from tickets.models import (
     ALLOWED_TRANSITIONS,
     AuditEvent,
@@ -219,6 +219,7 @@ def _finish_input(tickets: list[Ticket], token: Any, started: float) -> None:
     results = inputs.process_batch(tickets)
     per_ticket_ms = (time.perf_counter() - started) * 1000 / max(1, len(tickets))
     moved: list[int] = []
+    events: dict[int, list[dict[str, Any]]] = {}
     with transaction.atomic():  # one commit for the batch
         for ticket in tickets:
             result = results[ticket.pk]
@@ -238,9 +239,9 @@ def _finish_input(tickets: list[Ticket], token: Any, started: float) -> None:
                 {**result.input_details(), "latency_ms": round(per_ticket_ms, 2)},
             )
             retrieval_event = _event(AuditEvent.Stage.RETRIEVAL, "retrieval.done", result.retrieval_details())
-            events = [*status_events, input_event, *([retrieval_event] if result.usable else [])]
-            record_events(ticket_id=ticket.pk, events=events)
+            events[ticket.pk] = [*status_events, input_event, *([retrieval_event] if result.usable else [])]
             moved.append(ticket.pk)
+        record_events_many(events_by_ticket=events)
         _after_commit_enqueue(_next(PipelineStage.INPUT), moved)
 
 
@@ -287,29 +288,34 @@ def _decide_batch(tickets: list[Ticket], token: Any, *, first: int) -> None:
             outcome = decisions.decide(ticket.pipeline_context, plans[ticket.pk], setup)
             outcomes[ticket.pk] = (outcome, (time.perf_counter() - started) * 1000)
         with transaction.atomic():
-            moved = [ticket.pk for ticket in group if _save_decision(ticket, token, *outcomes[ticket.pk])]
+            events: dict[int, list[dict[str, Any]]] = {}
+            moved = [t.pk for t in group if _save_decision(t, token, *outcomes[t.pk], events=events)]
+            record_events_many(events_by_ticket=events)
             _after_commit_enqueue(_next(PipelineStage.MODEL), moved)
 
 
-def _save_decision(ticket: Ticket, token: Any, outcome: decisions.DecisionOutcome, elapsed_ms: float) -> bool:
-    """Save the decision and move the ticket on; False when our claim was superseded."""
+def _save_decision(
+    ticket: Ticket,
+    token: Any,
+    outcome: decisions.DecisionOutcome,
+    elapsed_ms: float,
+    *,
+    events: dict[int, list[dict[str, Any]]],
+) -> bool:
+    """Save the decision and move the ticket on (its audit event into ``events``, which the caller
+    records for the batch); False when our claim was superseded."""
     try:
         advance(ticket, token, to_stage=_next(PipelineStage.MODEL))
     except Superseded:
         return False
     suggestion = decisions.save_suggestion(ticket=ticket, outcome=outcome)
-    record_event(
-        ticket_id=ticket.pk,
-        stage=AuditEvent.Stage.MODEL,
-        action="model.degraded" if outcome.degraded else "model.decided",
-        actor_type=SYSTEM,
-        actor=ACTOR,
-        details={
-            "suggestion_id": suggestion.pk,
-            **outcome.audit_details(),
-            "latency_ms": round(elapsed_ms, 2),
-        },
-    )
+    events[ticket.pk] = [
+        _event(
+            AuditEvent.Stage.MODEL,
+            "model.degraded" if outcome.degraded else "model.decided",
+            {"suggestion_id": suggestion.pk, **outcome.audit_details(), "latency_ms": round(elapsed_ms, 2)},
+        )
+    ]
     webhook_emit(event="suggestion.ready", ticket_id=ticket.pk, payload=outcome.webhook_payload(suggestion))
     return True
 
@@ -328,11 +334,20 @@ def run_output(ticket_id: int, others: Sequence[int] = ()) -> None:
     }
     rules = routing.active_rules()
     with releasing_on_error(tickets, token), transaction.atomic():  # one commit for the batch
+        events: dict[int, list[dict[str, Any]]] = {}
         for ticket in tickets:
-            _route_one(ticket, token, suggestions.get(ticket.pk), rules)
+            _route_one(ticket, token, suggestions.get(ticket.pk), rules, events=events)
+        record_events_many(events_by_ticket=events)
 
 
-def _route_one(ticket: Ticket, token: Any, suggestion: Suggestion | None, rules: list[RoutingRule]) -> None:
+def _route_one(
+    ticket: Ticket,
+    token: Any,
+    suggestion: Suggestion | None,
+    rules: list[RoutingRule],
+    *,
+    events: dict[int, list[dict[str, Any]]],
+) -> None:
     started = time.perf_counter()
     context = ticket.pipeline_context
     problems = "; ".join(context.get("problems", []))
@@ -372,7 +387,7 @@ def _route_one(ticket: Ticket, token: Any, suggestion: Suggestion | None, rules:
             "latency_ms": round((time.perf_counter() - started) * 1000, 2),
         },
     )
-    record_events(ticket_id=ticket.pk, events=[routing_event, *status_events])
+    events[ticket.pk] = [routing_event, *status_events]
     webhook_emit(
         event=f"ticket.{to_status}",
         ticket_id=ticket.pk,
