@@ -48,9 +48,15 @@ def _create(data: dict[str, Any], *, actor: str, savepoint: bool = True) -> Tick
     except ValidationError as exc:
         # full_clean reports the unique external id as a non-field error
         if data.get("external_id") and NON_FIELD_ERRORS in getattr(exc, "error_dict", {}):
+            if not savepoint:  # the caller's transaction is broken now: it looks once rolled back
+                raise _ExternalIdTaken() from None
             raise _duplicate_external_id(data["external_id"]) from None
         raise
     return ticket
+
+
+class _ExternalIdTaken(Exception):
+    """The external id is taken; raised inside a transaction that has to roll back before a query."""
 
 
 @dataclass(frozen=True)
@@ -100,10 +106,7 @@ def api_ticket_create(
                 response_status=201,
             )
             return Created(ticket, replayed=False)
-    except ApiError as exc:
-        if exc.error_code != "duplicate_external_id":
-            raise
-    except IntegrityError:
+    except (_ExternalIdTaken, IntegrityError):
         pass
     previous = (
         IdempotencyKey.objects.filter(client=client_key, key=idempotency_key).select_related("ticket").first()
