@@ -61,6 +61,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 else:
     # Well above the longest task, so a slow model call is never handed to a second worker.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+if CELERY_BROKER_URL.startswith("redis://"):
+    # kombu's Redis transport, keeping one client per channel (inference_app/redis_broker.py).
+    CELERY_BROKER_TRANSPORT = "inference_app.redis_broker:Transport"
 # Task results are not kept (tickets carry their own state); tasks that answer, like the health
 # ping, opt in and land here.
 CELERY_RESULT_BACKEND = env.text("CELERY_RESULT_BACKEND", REDIS_URL or f"file://{DATA_DIR / 'results'}")
@@ -139,6 +142,9 @@ PIPELINE_STAGE_TIMEOUT_SECONDS = env.integer("PIPELINE_STAGE_TIMEOUT_SECONDS", 6
 PIPELINE_REQUEUE_AFTER_SECONDS = env.integer("PIPELINE_REQUEUE_AFTER_SECONDS", 120, minimum=1)
 PIPELINE_MAX_ATTEMPTS = env.integer("PIPELINE_MAX_ATTEMPTS", 3, minimum=1, maximum=20)
 PIPELINE_SWEEP_SECONDS = env.number("PIPELINE_SWEEP_SECONDS", 60.0, minimum=1)
+# New tickets' first messages wait this long in the web process for others, to go as one message per
+# batch (tickets/pipeline/starter.py); 0 sends each at once, in the request.
+PIPELINE_ENQUEUE_LINGER_MS = env.integer("PIPELINE_ENQUEUE_LINGER_MS", 20, minimum=0, maximum=1000)
 # How often the label model is refitted on the knowledge base (resolved tickets keep joining it).
 LABEL_MODEL_RETRAIN_HOURS = env.number("LABEL_MODEL_RETRAIN_HOURS", 24.0, minimum=0.01)
 # How often the clusters of tickets of no known category (the admins' emerging topics) are recomputed.

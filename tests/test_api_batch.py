@@ -202,3 +202,36 @@ def test_the_pipeline_gets_one_message_per_batch_of_tickets(
         args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
         batches.append([args[0], *(args[1] if len(args) > 1 else [])])
     assert batches == [ids[0:4], ids[4:8], ids[8:10]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_identical_batches_posted_at_once_make_each_ticket_once() -> None:
+    """Four clients race with one batch (keys and external ids) on PostgreSQL: every ticket is made
+    once, every answer names the same tickets, and the items that lost the race are replays."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    _token, secret = token_create(name="batch-racer", scopes=["read", "write"])
+    items = [item(n, idempotency_key=f"race-{n}") for n in range(20)]
+    barrier = threading.Barrier(4)
+
+    def race(_: int) -> dict[str, Any]:
+        try:
+            client = bearer(secret)
+            barrier.wait()
+            response = post(client, items)
+            assert response.status_code == 200, response.content
+            return dict(response.json())
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(race, range(4)))
+    assert sum(a["created"] for a in answers) == 20
+    assert all(a["rejected"] == 0 and a["created"] + a["replayed"] == 20 for a in answers)
+    ids = {tuple(r["ticket"]["id"] for r in a["results"]) for a in answers}
+    assert len(ids) == 1
+    assert Ticket.objects.filter(external_id__startswith="ZD-").count() == 20
+    assert IdempotencyKey.objects.filter(key__startswith="race-").count() == 20

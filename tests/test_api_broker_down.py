@@ -53,7 +53,10 @@ def _ingest_messages(broker: redis.Redis) -> list[list[int]]:
     return batches
 
 
-def test_a_broker_down_at_commit_loses_no_ticket_and_the_sweeper_starts_them(tmp_path: Any) -> None:
+@pytest.mark.parametrize("linger_ms", ["0", "50"], ids=["sent-in-the-request", "sent-by-the-starter-thread"])
+def test_a_broker_down_at_commit_loses_no_ticket_and_the_sweeper_starts_them(
+    tmp_path: Any, linger_ms: str
+) -> None:
     db = connection.settings_dict
     env = {
         **os.environ,
@@ -61,6 +64,8 @@ def test_a_broker_down_at_commit_loses_no_ticket_and_the_sweeper_starts_them(tmp
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "CELERY_BROKER_URL": "redis://127.0.0.1:1/0",  # nothing listens there
         "SWITCHBOARD_DATA_DIR": str(tmp_path),
+        # 50: the ids go to the starter thread, whose publish fails after the answers (or at exit)
+        "PIPELINE_ENQUEUE_LINGER_MS": linger_ms,
     }
     result = run_python(CLIENT, env=env, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]

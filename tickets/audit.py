@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -132,6 +132,42 @@ def record_events(*, ticket_id: int, events: Sequence[dict[str, Any]]) -> list[A
         except IntegrityError:
             continue
     raise RuntimeError(f"could not append to the audit trail of ticket {ticket_id}")
+
+
+def record_events_many(*, events_by_ticket: Mapping[int, Sequence[dict[str, Any]]]) -> list[AuditEvent]:
+    """:func:`record_events` for several tickets at once (a pipeline stage's batch), in the caller's
+    transaction: on PostgreSQL one locking query, one lookup of the trails' ends and one INSERT for
+    all, instead of three round trips per ticket; elsewhere ticket by ticket."""
+    ids = sorted(ticket_id for ticket_id, events in events_by_ticket.items() if events)
+    if not ids:
+        return []
+    if connection.vendor != "postgresql":
+        return [
+            e
+            for ticket_id in ids
+            for e in record_events(ticket_id=ticket_id, events=events_by_ticket[ticket_id])
+        ]
+    with transaction.atomic(savepoint=False):
+        # The same row locks as record_events takes, in id order so two batches cannot deadlock.
+        list(
+            Ticket.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True)
+        )
+        ends = {
+            ticket_id: (sequence, hash_)
+            for ticket_id, sequence, hash_ in AuditEvent.objects.filter(ticket_id__in=ids)
+            .order_by("ticket_id", "-sequence")
+            .distinct("ticket_id")
+            .values_list("ticket_id", "sequence", "hash")
+        }
+        built = []
+        for ticket_id in ids:
+            sequence, prev_hash = ends.get(ticket_id, (0, GENESIS_HASH))
+            for fields in events_by_ticket[ticket_id]:
+                sequence += 1
+                event = build_event(ticket_id=ticket_id, sequence=sequence, prev_hash=prev_hash, **fields)
+                prev_hash = event.hash
+                built.append(event)
+        return AuditEvent.objects.bulk_create(built)
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ import threading
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
+from django.db import connection, transaction
 
-from tickets.audit import record_event, verify_chain
+from tickets.audit import record_event, record_events_many, verify_chain
 from tickets.models import AuditEvent
 from tickets.services.lifecycle import ticket_create
 
@@ -90,3 +90,52 @@ def test_concurrent_writers_keep_one_gapless_chain() -> None:
     trail = _trail(ticket.pk)
     assert [event.sequence for event in trail] == list(range(1, 22))
     assert list(verify_chain(iter(trail))) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batch_writers_and_single_writers_keep_every_chain_gapless() -> None:
+    """record_events_many (a pipeline stage's batch) racing with record_event on the same tickets."""
+    tickets = [ticket_create(subject=f"s{n}", body="b") for n in range(3)]
+    barrier = threading.Barrier(4)
+
+    def batch_writer(worker: int) -> None:
+        barrier.wait()
+        try:
+            for number in range(4):
+                with transaction.atomic():
+                    record_events_many(
+                        events_by_ticket={
+                            t.pk: [
+                                {"stage": "system", "action": f"b{worker}.{number}.1"},
+                                {"stage": "system", "action": f"b{worker}.{number}.2"},
+                            ]
+                            for t in reversed(tickets)  # the locks are taken in id order all the same
+                        }
+                    )
+        finally:
+            connection.close()
+
+    def single_writer() -> None:
+        barrier.wait()
+        try:
+            for number in range(4):
+                for ticket in tickets:
+                    record_event(ticket_id=ticket.pk, stage="system", action=f"s.{number}")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=batch_writer, args=(w,)) for w in range(3)]
+    threads.append(threading.Thread(target=single_writer))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for ticket in tickets:
+        trail = _trail(ticket.pk)
+        assert [event.sequence for event in trail] == list(range(1, 1 + 1 + 3 * 4 * 2 + 4))
+        assert list(verify_chain(iter(trail))) == []
+        actions = [event.action for event in trail]
+        for worker in range(3):  # a batch's two events for a ticket stay together, in order
+            for number in range(4):
+                first = actions.index(f"b{worker}.{number}.1")
+                assert actions[first + 1] == f"b{worker}.{number}.2"

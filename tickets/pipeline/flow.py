@@ -36,7 +36,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from tickets.audit import record_event, record_events
+from tickets.audit import record_event, record_events_many
 from tickets.models import (
     ALLOWED_TRANSITIONS,
     AuditEvent,
@@ -49,7 +49,7 @@ from tickets.models import (
 from tickets.pipeline import input as inputs
 from tickets.pipeline import model as decisions
 from tickets.pipeline import output as routing
-from tickets.pipeline import screening, stages
+from tickets.pipeline import screening, stages, starter
 from tickets.pipeline.language import unsupported_language_reason
 from tickets.services.lifecycle import ticket_transition
 from tickets.services.webhooks import webhook_emit
@@ -67,23 +67,24 @@ ACTOR = "pipeline"
 def enqueue_ticket(ticket_id: int) -> None:
     """Start the pipeline for a saved ticket once the surrounding transaction commits. A broker that
     fails then is logged, not raised: the ticket is saved, and the sweeper starts it later."""
-
-    def start_pipeline() -> None:  # a named function: Django logs a robust callback's failure by its name
-        enqueue_stage(stages.FIRST, ticket_id)
-
-    transaction.on_commit(start_pipeline, robust=True)
+    enqueue_tickets([ticket_id])
 
 
 def enqueue_tickets(ticket_ids: Sequence[int]) -> None:
     """:func:`enqueue_ticket` for many saved tickets: one message per ``PIPELINE_BATCH_SIZE`` of them,
-    since each stage claims and works in batches anyway."""
+    since each stage claims and works in batches anyway; with ``PIPELINE_ENQUEUE_LINGER_MS``, together
+    with the other requests' tickets of the next few milliseconds (:mod:`tickets.pipeline.starter`)."""
     ids = list(ticket_ids)
 
-    def start_pipeline_batches() -> None:
-        enqueue_batches(stages.FIRST, ids)
+    def start_pipeline() -> None:  # a named function: Django logs a robust callback's failure by its name
+        starter.start(ids, send=_start_first_stage)
 
     if ids:
-        transaction.on_commit(start_pipeline_batches, robust=True)
+        transaction.on_commit(start_pipeline, robust=True)
+
+
+def _start_first_stage(ticket_ids: Sequence[int]) -> None:
+    enqueue_batches(stages.FIRST, ticket_ids)
 
 
 def enqueue_stage(stage: str, ticket_id: int, others: Sequence[int] = ()) -> None:
@@ -219,6 +220,7 @@ def _finish_input(tickets: list[Ticket], token: Any, started: float) -> None:
     results = inputs.process_batch(tickets)
     per_ticket_ms = (time.perf_counter() - started) * 1000 / max(1, len(tickets))
     moved: list[int] = []
+    events: dict[int, list[dict[str, Any]]] = {}
     with transaction.atomic():  # one commit for the batch
         for ticket in tickets:
             result = results[ticket.pk]
@@ -238,9 +240,9 @@ def _finish_input(tickets: list[Ticket], token: Any, started: float) -> None:
                 {**result.input_details(), "latency_ms": round(per_ticket_ms, 2)},
             )
             retrieval_event = _event(AuditEvent.Stage.RETRIEVAL, "retrieval.done", result.retrieval_details())
-            events = [*status_events, input_event, *([retrieval_event] if result.usable else [])]
-            record_events(ticket_id=ticket.pk, events=events)
+            events[ticket.pk] = [*status_events, input_event, *([retrieval_event] if result.usable else [])]
             moved.append(ticket.pk)
+        record_events_many(events_by_ticket=events)
         _after_commit_enqueue(_next(PipelineStage.INPUT), moved)
 
 
@@ -287,29 +289,34 @@ def _decide_batch(tickets: list[Ticket], token: Any, *, first: int) -> None:
             outcome = decisions.decide(ticket.pipeline_context, plans[ticket.pk], setup)
             outcomes[ticket.pk] = (outcome, (time.perf_counter() - started) * 1000)
         with transaction.atomic():
-            moved = [ticket.pk for ticket in group if _save_decision(ticket, token, *outcomes[ticket.pk])]
+            events: dict[int, list[dict[str, Any]]] = {}
+            moved = [t.pk for t in group if _save_decision(t, token, *outcomes[t.pk], events=events)]
+            record_events_many(events_by_ticket=events)
             _after_commit_enqueue(_next(PipelineStage.MODEL), moved)
 
 
-def _save_decision(ticket: Ticket, token: Any, outcome: decisions.DecisionOutcome, elapsed_ms: float) -> bool:
-    """Save the decision and move the ticket on; False when our claim was superseded."""
+def _save_decision(
+    ticket: Ticket,
+    token: Any,
+    outcome: decisions.DecisionOutcome,
+    elapsed_ms: float,
+    *,
+    events: dict[int, list[dict[str, Any]]],
+) -> bool:
+    """Save the decision and move the ticket on (its audit event into ``events``, which the caller
+    records for the batch); False when our claim was superseded."""
     try:
         advance(ticket, token, to_stage=_next(PipelineStage.MODEL))
     except Superseded:
         return False
     suggestion = decisions.save_suggestion(ticket=ticket, outcome=outcome)
-    record_event(
-        ticket_id=ticket.pk,
-        stage=AuditEvent.Stage.MODEL,
-        action="model.degraded" if outcome.degraded else "model.decided",
-        actor_type=SYSTEM,
-        actor=ACTOR,
-        details={
-            "suggestion_id": suggestion.pk,
-            **outcome.audit_details(),
-            "latency_ms": round(elapsed_ms, 2),
-        },
-    )
+    events[ticket.pk] = [
+        _event(
+            AuditEvent.Stage.MODEL,
+            "model.degraded" if outcome.degraded else "model.decided",
+            {"suggestion_id": suggestion.pk, **outcome.audit_details(), "latency_ms": round(elapsed_ms, 2)},
+        )
+    ]
     webhook_emit(event="suggestion.ready", ticket_id=ticket.pk, payload=outcome.webhook_payload(suggestion))
     return True
 
@@ -330,15 +337,23 @@ def run_output(ticket_id: int, others: Sequence[int] = ()) -> None:
     minimum = settings.LANGUAGE_MIN_HISTORY_TICKETS
     languages = routing.history_language_counts() if minimum > 0 else {}
     with releasing_on_error(tickets, token), transaction.atomic():  # one commit for the batch
+        events: dict[int, list[dict[str, Any]]] = {}
         for ticket in tickets:
             language_reason = unsupported_language_reason(
                 language=ticket.language, history_counts=languages, minimum=minimum
             )
-            _route_one(ticket, token, suggestions.get(ticket.pk), rules, language_reason)
+            _route_one(ticket, token, suggestions.get(ticket.pk), rules, language_reason, events=events)
+        record_events_many(events_by_ticket=events)
 
 
 def _route_one(
-    ticket: Ticket, token: Any, suggestion: Suggestion | None, rules: list[RoutingRule], language_reason: str
+    ticket: Ticket,
+    token: Any,
+    suggestion: Suggestion | None,
+    rules: list[RoutingRule],
+    language_reason: str,
+    *,
+    events: dict[int, list[dict[str, Any]]],
 ) -> None:
     started = time.perf_counter()
     context = ticket.pipeline_context
@@ -380,7 +395,7 @@ def _route_one(
             "latency_ms": round((time.perf_counter() - started) * 1000, 2),
         },
     )
-    record_events(ticket_id=ticket.pk, events=[routing_event, *status_events])
+    events[ticket.pk] = [routing_event, *status_events]
     webhook_emit(
         event=f"ticket.{to_status}",
         ticket_id=ticket.pk,

@@ -32,7 +32,7 @@ def _duplicate_external_id(external_id: str) -> ApiError:
     )
 
 
-def _create(data: dict[str, Any], *, actor: str) -> Ticket:
+def _create(data: dict[str, Any], *, actor: str, savepoint: bool = True) -> Ticket:
     try:
         ticket = ticket_submit(
             subject=data["subject"],
@@ -43,13 +43,20 @@ def _create(data: dict[str, Any], *, actor: str) -> Ticket:
             external_id=data.get("external_id", ""),
             actor_type=AuditEvent.ActorType.API_CLIENT,
             actor=actor,
+            savepoint=savepoint,
         )
     except ValidationError as exc:
         # full_clean reports the unique external id as a non-field error
         if data.get("external_id") and NON_FIELD_ERRORS in getattr(exc, "error_dict", {}):
+            if not savepoint:  # the caller's transaction is broken now: it looks once rolled back
+                raise _ExternalIdTaken() from None
             raise _duplicate_external_id(data["external_id"]) from None
         raise
     return ticket
+
+
+class _ExternalIdTaken(Exception):
+    """The external id is taken; raised inside a transaction that has to roll back before a query."""
 
 
 @dataclass(frozen=True)
@@ -89,8 +96,8 @@ def api_ticket_create(
         )
     fingerprint = request_fingerprint(data)
     try:
-        with transaction.atomic():
-            ticket = _create(data, actor=actor)
+        with transaction.atomic():  # rolled back whole on a conflict: no savepoint inside
+            ticket = _create(data, actor=actor, savepoint=False)
             IdempotencyKey.objects.create(
                 client=client_key,
                 key=idempotency_key,
@@ -99,10 +106,7 @@ def api_ticket_create(
                 response_status=201,
             )
             return Created(ticket, replayed=False)
-    except ApiError as exc:
-        if exc.error_code != "duplicate_external_id":
-            raise
-    except IntegrityError:
+    except (_ExternalIdTaken, IntegrityError):
         pass
     previous = (
         IdempotencyKey.objects.filter(client=client_key, key=idempotency_key).select_related("ticket").first()
