@@ -95,6 +95,7 @@ def main() -> None:
     h_text, h_y = [t for t, _ in history], [y for _, y in history]
     t_text, t_y = [t for t, _ in test], [y for _, y in test]
     shipped = OnnxInt8Embedder(default_cache_dir(), threads=args.threads)
+    cpu_started = time.process_time()
     started = time.monotonic()
     h_ship, t_ship = shipped.encode(h_text), shipped.encode(t_text)
     embed_s = time.monotonic() - started
@@ -131,6 +132,7 @@ def main() -> None:
         "embed_shipped_seconds": round(embed_s, 1),
         "embed_tuned_seconds": round(tuned_embed_s, 1),
         "final_loss": round(result.final_loss, 3),
+        "cpu_seconds_total": round(time.process_time() - cpu_started, 1),
         "load_average": os.getloadavg(),
     }
     print(json.dumps(figures, indent=2))

@@ -82,6 +82,21 @@ def held_out_figures(
     return {"knn5": round(knn, 4), "logistic": round(logistic, 4), "mean": round((knn + logistic) / 2, 4)}
 
 
+def keeps(figures: dict[str, Any], min_gain: float) -> bool:
+    """The decision: the tuned model's held-out mean accuracy beats the shipped one's by more than
+    ``min_gain``."""
+    return bool(figures["tuned"]["mean"] > figures["shipped"]["mean"] + min_gain)
+
+
+def explain(figures: dict[str, Any], min_gain: float) -> str:
+    verdict = "beats" if keeps(figures, min_gain) else "does not beat"
+    return (
+        f"tuned {verdict} shipped on {figures['held_out_tickets']} held-out history tickets (mean of 5-NN "
+        f"and logistic accuracy {figures['tuned']['mean']:.4f} vs {figures['shipped']['mean']:.4f}"
+        f"{f', needed a gain over {min_gain:g}' if min_gain else ''})"
+    )
+
+
 def tune_and_decide(
     *,
     texts: Sequence[str],
@@ -126,13 +141,11 @@ def tune_and_decide(
     tuned_embed_s = time.monotonic() - started_embed
     before = held_out_figures(np.asarray(shipped_vectors, dtype=np.float32), array, train, held)
     after = held_out_figures(tuned_vectors, array, train, held)
-    kept = after["mean"] > before["mean"] + min_gain
     figures = {
         "held_out_tickets": len(held),
         "tuned_on_tickets": len(train),
         "shipped": before,
         "tuned": after,
-        "min_gain": min_gain,
         "tuning": result.stats(),
         "seconds": {
             "shipped_embed": round(shipped_embed_s, 1),
@@ -142,10 +155,6 @@ def tune_and_decide(
             "total": round(time.monotonic() - started, 1),
         },
     }
-    verdict = "beats" if kept else "does not beat"
-    reason = (
-        f"tuned {verdict} shipped on {len(held)} held-out history tickets "
-        f"(mean of 5-NN and logistic accuracy {after['mean']:.4f} vs {before['mean']:.4f})"
-    )
+    kept, reason = keeps(figures, min_gain), explain(figures, min_gain)
     logger.info("embedding tuning: %s", reason)
     return TuningDecision(kept, name, reason, figures)

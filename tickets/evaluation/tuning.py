@@ -48,12 +48,15 @@ def choose_embedder(
     shipped: Embedder,
     options: TuneOptions,
     fingerprint: dict[str, Any],
+    min_gain: float = 0.0,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Embedder, dict[str, Any]]:
-    """The embedder the evaluation uses (tuned when kept, else ``shipped``) and the tuning's report."""
+    """The embedder the evaluation uses (tuned when kept, else ``shipped``) and the tuning's report.
+
+    The decision is taken from the stored figures each time, so another ``min_gain`` needs no new tuning."""
     from retrieval.embeddings import get_embedder, register_embedder
     from retrieval.tuned_embedder import TunedOnnxEmbedder
-    from retrieval.tuning_decision import tune_and_decide
+    from retrieval.tuning_decision import explain, keeps, tune_and_decide
 
     root = output / TUNING_DIR
     root.mkdir(parents=True, exist_ok=True)
@@ -68,16 +71,18 @@ def choose_embedder(
             options=options,
             progress=progress,
         )
-        record = {
-            "fingerprint": fingerprint,
-            "kept": decision.kept,
-            "name": decision.name,
-            "reason": decision.reason,
-            "figures": decision.figures,
-        }
+        record = {"fingerprint": fingerprint, "name": decision.name, "figures": decision.figures}
         atomic_write_json(root / DECISION_FILE, record)
-    report = {key: record[key] for key in ("kept", "name", "reason", "figures")}
-    if not record["kept"]:
+    figures = record["figures"]
+    kept = bool(record["name"]) and bool(figures) and keeps(figures, min_gain)
+    report = {
+        "kept": kept,
+        "name": record["name"],
+        "min_gain": min_gain,
+        "reason": explain(figures, min_gain) if figures else "nothing tuned (too few tickets per category)",
+        "figures": figures,
+    }
+    if not kept:
         return shipped, report
     name = str(record["name"])
     threads = int(getattr(shipped, "threads", 1))

@@ -96,6 +96,12 @@ class Command(BaseCommand):
         parser.add_argument("--tuning-seconds", type=float, help="Default: EMBEDDING_TUNING_SECONDS.")
         parser.add_argument("--tuning-steps", type=int, help="Default: EMBEDDING_TUNING_STEPS.")
         parser.add_argument(
+            "--tuning-min-gain",
+            type=float,
+            default=0.0,
+            help="Held-out accuracy gain the tuned model must exceed to be kept (default 0).",
+        )
+        parser.add_argument(
             "--suggestion-min-confidence",
             type=float,
             help="Suggestion confidence below which no answer is suggested (default: "
@@ -332,6 +338,7 @@ class Command(BaseCommand):
                 shipped=shipped,
                 options=budget,
                 fingerprint=fingerprint,
+                min_gain=options["tuning_min_gain"],
                 progress=progress,
             )
         self.stdout.write(f"embedding tuning: {tuning['reason']}; using {embedder.name}")
