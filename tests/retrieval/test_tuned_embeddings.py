@@ -144,14 +144,14 @@ def test_an_adopted_foreign_artefact_falls_back_to_the_shipped_model(
 
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A few SupCon steps on 48 texts with the real MiniLM, exported to int8 ONNX (about a minute)."""
+    """20 SupCon steps on 48 texts with the real MiniLM, exported to int8 ONNX (about a minute)."""
     work = tmp_path_factory.mktemp("tuning")
     texts, labels = history()
-    options = TuneOptions(max_steps=6, batch_size=24, per_label=8, learning_rate=1e-4, max_seq_len=32)
+    options = TuneOptions(max_steps=20, batch_size=24, per_label=8, learning_rate=1e-4, max_seq_len=32)
     result = tune(
         texts=texts, labels=labels, base_dir=find_model_dir(), target_dir=work / "model", options=options
     )
-    assert result.steps == 6 and np.isfinite(result.final_loss)
+    assert result.steps == 20 and np.isfinite(result.final_loss)
     name = save_tuned(result.model_dir, root=work / "tuned", stats=result.stats())
     shutil.rmtree(work / "model")
     return work / "tuned", name
@@ -164,7 +164,7 @@ def test_tuning_changes_the_vectors_and_pulls_categories_together(tuned: tuple[P
     manifest = json.loads((folder / name / MANIFEST).read_text())
     assert manifest["format_version"] == TUNED_FORMAT_VERSION and manifest["base_model"] == DEFAULT_MODEL
     assert manifest["sha256"].startswith(name.removeprefix(TUNED_PREFIX))
-    assert manifest["tuning"]["steps"] == 6
+    assert manifest["tuning"]["steps"] == 20
     assert not list(folder.glob(".tuned-*")), "no temporary folder is left behind"
     texts, labels = history()
     before = get_embedder(ONNX_INT8_MODEL).encode(texts)
