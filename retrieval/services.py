@@ -115,13 +115,17 @@ def _write_entries(build: Callable[[int], list[KnowledgeEntry]]) -> None:
     transaction.on_commit(_sync_after_write)
 
 
-def kb_upsert(*, items: Sequence[KBItem], vectors: np.ndarray | None = None) -> int:
-    """Add or replace documents (embedding them unless ``vectors`` is given). Returns the count."""
+def kb_upsert(
+    *, items: Sequence[KBItem], vectors: np.ndarray | None = None, embedding_model: str | None = None
+) -> int:
+    """Add or replace documents (embedding them unless ``vectors`` is given, made by ``embedding_model``,
+    default the current embedder). Returns the count."""
     if not items:
         return 0
+    model_name = embedding_model or embedder().name
     if vectors is None:
         vectors = embed_texts([item.text for item in items])
-    model_name = embedder().name
+        model_name = embedder().name
     blobs = [vector.astype("<f4").tobytes() for vector in vectors]
     answer_blobs = _answer_blobs(items)
 
