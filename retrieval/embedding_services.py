@@ -49,6 +49,8 @@ def tune_options() -> Any:
 def tune_embeddings(*, progress: Callable[[int, int], None] | None = None) -> TuneEmbeddingsSummary:
     """Tune on the labelled knowledge base; adopt the tuned model only if it beats the shipped one on
     held-out history (then re-embed, rebuild the index and refit the label model on it)."""
+    import numpy as np
+
     from retrieval.embeddings import get_embedder
     from retrieval.tuned_embedder import tuned_root
     from retrieval.tuning_decision import tune_and_decide
@@ -57,18 +59,22 @@ def tune_embeddings(*, progress: Callable[[int, int], None] | None = None) -> Tu
         KnowledgeEntry.objects.filter(deleted=False)
         .exclude(category="")
         .order_by("doc_id")
-        .values_list("text", "category")
+        .values_list("text", "category", "embedding", "embedding_model")
     )
-    if len(rows) < MIN_ENTRIES or len({category for _, category in rows}) < 2:
+    if len(rows) < MIN_ENTRIES or len({row[1] for row in rows}) < 2:
         reason = f"{len(rows)} labelled entries: need at least {MIN_ENTRIES} in 2 categories to tune"
         return TuneEmbeddingsSummary(False, None, reason)
     shipped = get_embedder(settings.EMBEDDING_MODEL, threads=settings.SWITCHBOARD_THREADS)
+    stored = None  # the shipped model's vectors, when the knowledge base holds them (saves embedding them)
+    if all(blob and model == shipped.name for _, _, blob, model in rows):
+        stored = np.stack([np.frombuffer(bytes(blob or b""), dtype="<f4") for _, _, blob, _ in rows])
     root = tuned_root()
     root.mkdir(parents=True, exist_ok=True)
     decision = tune_and_decide(
-        texts=[text for text, _ in rows],
-        labels=[category for _, category in rows],
+        texts=[row[0] for row in rows],
+        labels=[row[1] for row in rows],
         shipped=shipped,
+        shipped_vectors=stored,
         root=root,
         options=tune_options(),
         progress=progress,

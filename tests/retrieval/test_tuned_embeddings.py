@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -210,3 +211,38 @@ def test_adopting_rebuilds_the_index_and_label_model_on_the_tuned_model(
     assert set(KnowledgeEntry.objects.values_list("embedding_model", flat=True)) == {ONNX_INT8_MODEL}
     assert knowledge_base().embedder.name == ONNX_INT8_MODEL
     assert json.loads((knowledge_dir / "manifest.json").read_text())["embedder"]["name"] == ONNX_INT8_MODEL
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+@pytest.mark.usefixtures("knowledge_dir")
+def test_train_classifier_tunes_and_adopts_only_a_winner(root: Path, settings: object) -> None:
+    import io
+
+    from django.core.management import call_command
+
+    from retrieval.embedding_services import adopt_embedder
+    from retrieval.models import KnowledgeEntry
+    from retrieval.services import KBItem, embedding_model_name, kb_upsert
+
+    settings.EMBEDDING_TUNING_STEPS = 5  # type: ignore[attr-defined]
+    texts, labels = history()
+    items = [
+        KBItem(doc_id=100 * copy + i, text=f"{text} [{copy}]", category=label)
+        for copy in range(3)
+        for i, (text, label) in enumerate(zip(texts, labels, strict=True))
+    ]
+    kb_upsert(items=items)
+    out = io.StringIO()
+    try:
+        call_command("train_classifier", "--tune-embeddings", stdout=out)
+        text = out.getvalue()
+        shipped, tuned = (float(x) for x in re.findall(r"(?:shipped|tuned) (\d\.\d{4})", text)[:2])
+        adopted = tuned > shipped
+        assert ("adopted " in text) == adopted, text
+        expected = tuned_embedder.adopted_name(root=root) if adopted else ONNX_INT8_MODEL
+        assert embedding_model_name() == expected and expected is not None
+        assert set(KnowledgeEntry.objects.values_list("embedding_model", flat=True)) == {expected}
+        assert "Label model saved" in text
+    finally:
+        adopt_embedder(name=None)
