@@ -46,9 +46,12 @@ def tune_options() -> Any:
     )
 
 
-def tune_embeddings(*, progress: Callable[[int, int], None] | None = None) -> TuneEmbeddingsSummary:
+def tune_embeddings(
+    *, progress: Callable[[int, int], None] | None = None, refit_label_model: bool = True
+) -> TuneEmbeddingsSummary:
     """Tune on the labelled knowledge base; adopt the tuned model only if it beats the shipped one on
-    held-out history (then re-embed, rebuild the index and refit the label model on it)."""
+    held-out history (then re-embed, rebuild the index and, unless the caller does it next, refit the
+    label model on it)."""
     import numpy as np
 
     from retrieval.embeddings import get_embedder
@@ -81,11 +84,11 @@ def tune_embeddings(*, progress: Callable[[int, int], None] | None = None) -> Tu
     )
     if not decision.kept or decision.name is None:
         return TuneEmbeddingsSummary(False, decision.name, decision.reason, decision.figures)
-    adopt_embedder(name=decision.name)
+    adopt_embedder(name=decision.name, refit_label_model=refit_label_model)
     return TuneEmbeddingsSummary(True, decision.name, decision.reason, decision.figures)
 
 
-def adopt_embedder(*, name: str | None) -> None:
+def adopt_embedder(*, name: str | None, refit_label_model: bool = True) -> None:
     """Switch to embedder ``name`` (None: the shipped one): re-embed the live entries with it, adopt it,
     rebuild the index and refit the label model."""
     from retrieval.embeddings import get_embedder
@@ -120,5 +123,6 @@ def adopt_embedder(*, name: str | None) -> None:
             KnowledgeEntry.objects.bulk_update(entries, ["embedding", "embedding_model", "answer_embedding"])
     adopt(name, root=tuned_root())
     kb_rebuild()
-    train_label_model()
+    if refit_label_model:
+        train_label_model()
     logger.info("embedding model %s adopted: %d entries re-embedded", model.name, len(live))

@@ -65,7 +65,7 @@ class Command(BaseCommand):
                 bar.total = total
                 bar.update(done - bar.n)
 
-            summary = tune_embeddings(progress=progress)
+            summary = tune_embeddings(progress=progress, refit_label_model=False)  # fitted below
         figures = summary.figures
         if figures:
             self.stdout.write(
