@@ -155,7 +155,8 @@ def check_index() -> str:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         return f"manifest unreadable ({type(exc).__name__}): rebuilt from the database on first use"
     embedder = (manifest.get("embedder") or {}).get("name")
-    if embedder != settings.EMBEDDING_MODEL:
+    tuned = settings.TUNED_EMBEDDINGS and str(embedder).startswith("all-MiniLM-L6-v2-onnx-int8-tuned-")
+    if embedder != settings.EMBEDDING_MODEL and not tuned:
         return f"index made by {embedder!r}, not {settings.EMBEDDING_MODEL!r}: rebuilt on first use"
     missing = [name for name in manifest.get("files", []) if not (directory / str(name)).is_file()]
     if missing:

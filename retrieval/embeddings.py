@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from retrieval.model_files import DEFAULT_MODEL, MAX_TEXT_CHARS, EmbeddingModelMissing, find_model_dir
-from retrieval.onnx_embedder import ONNX_INT8_MODEL, onnx_factory
+from retrieval.onnx_embedder import ONNX_INT8_MODEL, TUNED_PREFIX, onnx_factory
 
 
 @runtime_checkable
@@ -138,6 +138,10 @@ def get_embedder(name: str = DEFAULT_MODEL, *, threads: int = 1) -> Embedder:
         embedder = _CACHE.get(key)
         if embedder is None:
             factory = _REGISTRY.get(name)
+            if factory is None and name.startswith(TUNED_PREFIX):
+                from retrieval.tuned_embedder import tuned_factory
+
+                factory = tuned_factory(name)
             if factory is None:
                 raise ValueError(f"Unknown embedding model {name!r}; known: {', '.join(sorted(_REGISTRY))}")
             embedder = factory(threads)

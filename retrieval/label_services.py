@@ -112,7 +112,7 @@ class _Cache:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.model: LabelModel | None = None
-        self.signature: tuple[int, int, int] | None = None
+        self.signature: tuple[int, int, int, str] | None = None
         self.checked_at = 0.0
 
     def forget(self) -> None:
@@ -135,16 +135,18 @@ def current_label_model() -> LabelModel | None:
             return _cache.model
         _cache.checked_at = now
         path = label_model_path()
+        model_name = embedder().name
         try:
             stat = path.stat()
         except FileNotFoundError:
-            _cache.model, _cache.signature = None, (0, 0, 0)
+            _cache.model, _cache.signature = None, (0, 0, 0, model_name)
             return None
-        signature = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        # Another embedding model adopted means another label model, even if the file is the same.
+        signature = (stat.st_ino, stat.st_size, stat.st_mtime_ns, model_name)
         if signature == _cache.signature:
             return _cache.model
         try:
-            _cache.model = LabelModel.load(path, embedding_model=embedder().name)
+            _cache.model = LabelModel.load(path, embedding_model=model_name)
         except IndexFormatMismatch as exc:
             # An older format (format 2 was a pickle) is never deserialised: it waits for a retrain.
             logger.warning(

@@ -29,6 +29,8 @@ import numpy as np
 from retrieval.model_files import MAX_TEXT_CHARS, EmbeddingModelMissing, find_model_dir
 
 ONNX_INT8_MODEL = "all-MiniLM-L6-v2-onnx-int8"
+TUNED_PREFIX = f"{ONNX_INT8_MODEL}-tuned-"
+"""Names of models tuned on a company's history (``retrieval.tuned_embedder``)."""
 FORMAT_VERSION = 1
 """Bump when the export or quantisation recipe changes: the cache file name changes with it."""
 

@@ -54,10 +54,17 @@ class KBItem:
     """The answer the agent sent: embedded beside the text, for choosing among answers later."""
 
 
+def embedding_model_name() -> str:
+    """The embedder in use: the adopted tuned model when there is a sound one, else ``EMBEDDING_MODEL``."""
+    from retrieval.tuned_embedder import resolve_embedding_model
+
+    return resolve_embedding_model(settings.EMBEDDING_MODEL, use_tuned=settings.TUNED_EMBEDDINGS)
+
+
 def embedder() -> Embedder:
     from retrieval.embeddings import get_embedder
 
-    return get_embedder(settings.EMBEDDING_MODEL, threads=settings.SWITCHBOARD_THREADS)
+    return get_embedder(embedding_model_name(), threads=settings.SWITCHBOARD_THREADS)
 
 
 def embed_texts(texts: Sequence[str]) -> np.ndarray:
@@ -108,13 +115,17 @@ def _write_entries(build: Callable[[int], list[KnowledgeEntry]]) -> None:
     transaction.on_commit(_sync_after_write)
 
 
-def kb_upsert(*, items: Sequence[KBItem], vectors: np.ndarray | None = None) -> int:
-    """Add or replace documents (embedding them unless ``vectors`` is given). Returns the count."""
+def kb_upsert(
+    *, items: Sequence[KBItem], vectors: np.ndarray | None = None, embedding_model: str | None = None
+) -> int:
+    """Add or replace documents (embedding them unless ``vectors`` is given, made by ``embedding_model``,
+    default the current embedder). Returns the count."""
     if not items:
         return 0
+    model_name = embedding_model or embedder().name
     if vectors is None:
         vectors = embed_texts([item.text for item in items])
-    model_name = embedder().name
+        model_name = embedder().name
     blobs = [vector.astype("<f4").tobytes() for vector in vectors]
     answer_blobs = _answer_blobs(items)
 
@@ -330,7 +341,8 @@ def _live_batches(
 def knowledge_base(*, force_sync: bool = False) -> KnowledgeBase:
     """This process's knowledge base, caught up with the database (at most a few seconds behind)."""
     with _local.lock:
-        if _local.kb is None:
+        if _local.kb is None or _local.kb.embedder.name != embedding_model_name():
+            # First use, or another embedding model adopted: its own index (rebuilt if the files differ).
             _local.kb = _open_locked()
             force_sync = True
         if force_sync or time.monotonic() - _local.checked_at >= SYNC_INTERVAL_SECONDS:

@@ -26,3 +26,20 @@ def retrain_label_model() -> dict[str, Any]:
         "labels": summary.labels,
         "reason": summary.reason,
     }
+
+
+@shared_task(
+    name="retrieval.tune_embeddings",
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=3600,
+    time_limit=3660,
+)
+def tune_embeddings() -> dict[str, Any]:
+    """Tune the embedding model on the knowledge base and adopt it if it wins on held-out history (the
+    current model keeps serving until then). Enqueued on demand, like ``train_classifier
+    --tune-embeddings``."""
+    from retrieval.embedding_services import tune_embeddings as tune
+
+    summary = tune()
+    return {"adopted": summary.adopted, "name": summary.name, "reason": summary.reason}

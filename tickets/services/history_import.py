@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from retrieval.parallel import encode_batches
-from retrieval.services import kb_upsert
+from retrieval.services import embedding_model_name, kb_upsert
 from tickets.audit import first_event, text_fingerprint
 from tickets.models import AuditEvent, Category, Channel, PipelineStage, Team, Ticket, TicketStatus
 from tickets.pipeline.text import prepare
@@ -92,7 +92,11 @@ def _drop_known(rows: Sequence[HistoryRow], seen: set[str], summary: ImportSumma
 
 
 def _write_batch(
-    rows: Sequence[HistoryRow], vectors: np.ndarray | None, labels: _Labels, summary: ImportSummary
+    rows: Sequence[HistoryRow],
+    vectors: np.ndarray | None,
+    labels: _Labels,
+    summary: ImportSummary,
+    model: str,
 ) -> None:
     """Tickets, their first audit events and their knowledge entries, in one transaction."""
     now = timezone.now()
@@ -139,7 +143,9 @@ def _write_batch(
             ]
         )
         if vectors is not None:
-            kb_upsert(items=[knowledge_item(ticket) for ticket in tickets], vectors=vectors)
+            kb_upsert(
+                items=[knowledge_item(ticket) for ticket in tickets], vectors=vectors, embedding_model=model
+            )
     summary.imported += len(tickets)
 
 
@@ -191,17 +197,16 @@ def history_import(
         yield [document_text(row.subject, row.body) for row in in_flight[-1][0]]
 
     texts = new_batches()
+    model = embedding_model_name()  # the adopted tuned model if any: vectors are recorded under its name
     vector_batches: Iterable[np.ndarray | None] = (
-        encode_batches(
-            texts, model=settings.EMBEDDING_MODEL, processes=processes, threads=settings.SWITCHBOARD_THREADS
-        )
+        encode_batches(texts, model=model, processes=processes, threads=settings.SWITCHBOARD_THREADS)
         if index
         else (None for _ in texts)
     )
     for vectors in vector_batches:
         rows, consumed = in_flight.popleft()
         if rows:
-            _write_batch(rows, vectors, labels, summary)
+            _write_batch(rows, vectors, labels, summary, model)
         if progress and consumed:
             progress(consumed)
     return summary

@@ -3,6 +3,7 @@ of Switchboard's decisions on a company's own history, before anyone trusts them
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -87,6 +88,20 @@ class Command(BaseCommand):
             help="Leave-categories-out groups the novelty step learns from (0: none; default: the fit's).",
         )
         parser.add_argument(
+            "--tune-embeddings",
+            action="store_true",
+            help="Tune the embedding model on the history and use it where it beats the shipped model on "
+            "held-out history (both figures and the decision are reported).",
+        )
+        parser.add_argument("--tuning-seconds", type=float, help="Default: EMBEDDING_TUNING_SECONDS.")
+        parser.add_argument("--tuning-steps", type=int, help="Default: EMBEDDING_TUNING_STEPS.")
+        parser.add_argument(
+            "--tuning-min-gain",
+            type=float,
+            default=0.0,
+            help="Held-out accuracy gain the tuned model must exceed to be kept (default 0).",
+        )
+        parser.add_argument(
             "--suggestion-min-confidence",
             type=float,
             help="Suggestion confidence below which no answer is suggested (default: "
@@ -157,6 +172,12 @@ class Command(BaseCommand):
         fit_options = FitOptions()
         if options["unknown_groups"] is not None:
             fit_options = FitOptions(unknown_groups=max(0, options["unknown_groups"]))
+        processes = max(1, options["processes"])
+        tuning: dict[str, Any] | None = None
+        if options["tune_embeddings"]:
+            embedder, tuning = self._tune(options, history.tickets, embedder, hidden)
+            if tuning["kept"]:
+                processes = 1  # the tuned model is registered in this process only
         fingerprint = {
             "history": file_digest(options["history"]),
             "test": file_digest(options["test"]),
@@ -187,7 +208,7 @@ class Command(BaseCommand):
                 history.tickets,
                 embedder=embedder,
                 team_map=team_map,
-                processes=max(1, options["processes"]),
+                processes=processes,
                 threads=settings.SWITCHBOARD_THREADS,
                 options=fit_options,
                 embed_progress=_advance(embed_bar),
@@ -254,6 +275,7 @@ class Command(BaseCommand):
                 "test_tickets": len(tests.tickets),
                 "categories": len(workspace.categories),
                 "embedding_model": embedder.name,
+                "embedding_tuning": tuning,
                 "backend": getattr(model.backend, "name", None) if model else None,
                 "llm_model": getattr(model.backend, "model", None) if model else None,
                 "policy": {
@@ -288,6 +310,41 @@ class Command(BaseCommand):
             f"accuracy={headline['accuracy']:.4f} macro_f1={headline['macro_f1']:.4f} "
             f"coverage_at_precision_95={headline['coverage_at_precision_95']:.4f}"
         )
+
+    def _tune(
+        self, options: dict[str, Any], history: list[Any], shipped: Any, hidden: list[str]
+    ) -> tuple[Any, dict[str, Any]]:
+        from retrieval.embedding_services import tune_options
+        from tickets.evaluation.tuning import choose_embedder
+
+        budget = tune_options()
+        budget = dataclasses.replace(
+            budget,
+            max_steps=options["tuning_steps"] or budget.max_steps,
+            max_seconds=options["tuning_seconds"] or budget.max_seconds,
+        )
+        fingerprint = {
+            "history": file_digest(options["history"]),
+            "history_limit": options["history_limit"],
+            "hidden_categories": hidden,
+        }
+        with tqdm(desc="tuning the embedding model", unit=" steps", disable=None) as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            embedder, tuning = choose_embedder(
+                options["output"],
+                history,
+                shipped=shipped,
+                options=budget,
+                fingerprint=fingerprint,
+                min_gain=options["tuning_min_gain"],
+                progress=progress,
+            )
+        self.stdout.write(f"embedding tuning: {tuning['reason']}; using {embedder.name}")
+        return embedder, tuning
 
     def _model_access(self, options: dict[str, Any]) -> ModelAccess:
         from inference_app.llm.backends import get_backend, pricing
