@@ -49,7 +49,7 @@ from tickets.models import (
 from tickets.pipeline import input as inputs
 from tickets.pipeline import model as decisions
 from tickets.pipeline import output as routing
-from tickets.pipeline import screening, stages
+from tickets.pipeline import screening, shadowing, stages
 from tickets.services.lifecycle import ticket_transition
 from tickets.services.webhooks import webhook_emit
 
@@ -261,8 +261,14 @@ def run_model(ticket_id: int, others: Sequence[int] = ()) -> None:
 
 
 def _decide_batch(tickets: list[Ticket], token: Any, *, first: int) -> None:
-    setup = decisions.DecisionSetup.current()
-    plans = {ticket.pk: decisions.plan(ticket.pipeline_context, setup) for ticket in tickets}
+    base = decisions.DecisionSetup.current()
+    setups: dict[Any, decisions.DecisionSetup] = {}
+    for ticket in tickets:
+        version = ticket.pipeline_context.get("decision_model_id")
+        if version not in setups:
+            setups[version] = base.for_version(version) if version else base
+    setup_of = {ticket.pk: setups[ticket.pipeline_context.get("decision_model_id")] for ticket in tickets}
+    plans = {ticket.pk: decisions.plan(ticket.pipeline_context, setup_of[ticket.pk]) for ticket in tickets}
     needing_model = [ticket for ticket in tickets if plans[ticket.pk].consult]
     if len(needing_model) > 1:
         keep = next((t for t in needing_model if t.pk == first), needing_model[0])
@@ -283,7 +289,7 @@ def _decide_batch(tickets: list[Ticket], token: Any, *, first: int) -> None:
             started = time.perf_counter()
             if plans[ticket.pk].consult and not connection.in_atomic_block:
                 connection.close()  # no database connection is held while the model thinks
-            outcome = decisions.decide(ticket.pipeline_context, plans[ticket.pk], setup)
+            outcome = decisions.decide(ticket.pipeline_context, plans[ticket.pk], setup_of[ticket.pk])
             outcomes[ticket.pk] = (outcome, (time.perf_counter() - started) * 1000)
         with transaction.atomic():
             moved = [ticket.pk for ticket in group if _save_decision(ticket, token, *outcomes[ticket.pk])]
@@ -297,7 +303,7 @@ def _save_decision(ticket: Ticket, token: Any, outcome: decisions.DecisionOutcom
     except Superseded:
         return False
     suggestion = decisions.save_suggestion(ticket=ticket, outcome=outcome)
-    record_event(
+    event = record_event(
         ticket_id=ticket.pk,
         stage=AuditEvent.Stage.MODEL,
         action="model.degraded" if outcome.degraded else "model.decided",
@@ -305,10 +311,12 @@ def _save_decision(ticket: Ticket, token: Any, outcome: decisions.DecisionOutcom
         actor=ACTOR,
         details={
             "suggestion_id": suggestion.pk,
+            "decision_model_id": ticket.pipeline_context.get("decision_model_id"),
             **outcome.audit_details(),
             "latency_ms": round(elapsed_ms, 2),
         },
     )
+    shadowing.stamp_and_shadow(ticket=ticket, suggestion=suggestion, audit_event=event)
     webhook_emit(event="suggestion.ready", ticket_id=ticket.pk, payload=outcome.webhook_payload(suggestion))
     return True
 
