@@ -49,3 +49,69 @@ def label_version(*, holdout_share: float, name: str, accuracy: float) -> Decisi
         format_version=saved.format_version,
         evaluation={"accuracy": accuracy},
     )
+
+
+# Five tickets decided by the active version and shadowed by a candidate (see
+# tests/test_model_comparison.py for the hand computation of every figure):
+# (active category, active confidence, agents' use of the suggestion, shadow category, shadow confidence,
+#  final category or None when no agent judged it, active latency ms, shadow latency ms)
+COMPARISON_ROWS: list[tuple[str, float, str, str, float, str | None, float, float]] = [
+    ("A", 0.91, "accepted", "A", 0.82, "A", 10.0, 1.0),
+    ("A", 0.62, "rejected", "B", 0.71, "B", 20.0, 2.0),
+    ("B", 0.83, "accepted", "A", 0.64, "B", 30.0, 3.0),
+    ("B", 0.70, "pending", "B", 0.90, None, 40.0, 4.0),
+    ("A", 0.55, "edited", "B", 0.43, "A", 50.0, 5.0),
+]
+JUDGEMENT = {"accepted": "accepted", "rejected": "reassigned", "edited": "edited"}
+
+
+def comparison_fixture() -> tuple[DecisionModel, DecisionModel]:
+    """An active version and a shadow candidate with the decisions of :data:`COMPARISON_ROWS`."""
+    from decimal import Decimal
+
+    from tests.ui_factories import make_category, make_suggestion, make_team, make_ticket
+    from tickets.audit import record_event
+    from tickets.decision_models import DecisionStamp, ShadowDecision
+    from tickets.models import Feedback, ModelCall
+
+    teams = {"A": make_team("Team A"), "B": make_team("Team B")}
+    categories = {name: make_category(f"Cat {name}", teams[name]) for name in teams}
+    active = DecisionModel.objects.create(name="active", state="active", evaluation={"accuracy": 0.9})
+    candidate = DecisionModel.objects.create(
+        name="candidate", state="shadow", evaluation={"accuracy": 0.88, "tickets": 40}
+    )
+    for number, (chosen, conf, use, shadow, shadow_conf, final, latency, shadow_latency) in enumerate(
+        COMPARISON_ROWS
+    ):
+        final_name = final or chosen
+        ticket = make_ticket(
+            subject=f"ticket {number}", team=teams[final_name], category=categories[final_name]
+        )
+        suggestion = make_suggestion(ticket, team=teams[chosen], category=categories[chosen], confidence=conf)
+        suggestion.decision = use
+        suggestion.save(update_fields=["decision"])
+        event = record_event(
+            ticket_id=ticket.pk, stage="model", action="model.decided", details={"latency_ms": latency}
+        )
+        DecisionStamp.objects.create(suggestion=suggestion, audit_event=event, decision_model=active)
+        ShadowDecision.objects.create(
+            ticket=ticket,
+            decision_model=candidate,
+            active_suggestion=suggestion,
+            category=categories[shadow],
+            team=teams[shadow],
+            confidence=shadow_conf,
+            latency_ms=shadow_latency,
+        )
+        if final is not None:
+            Feedback.objects.create(ticket=ticket, suggestion=suggestion, kind=JUDGEMENT[use])
+        if number == 1:
+            ModelCall.objects.create(
+                ticket=ticket,
+                purpose="classify",
+                backend="x",
+                model_name="m",
+                outcome="ok",
+                cost_usd=Decimal("0.002"),
+            )
+    return active, candidate
