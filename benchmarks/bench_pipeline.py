@@ -11,6 +11,12 @@ routed). Run it for each configuration you want to compare:
     python benchmarks/bench_pipeline.py --use-model never --batch-size 1 --tickets 300  # naive: no batching
     python benchmarks/bench_pipeline.py --embedded --use-model never --rate 1 --seconds 60 --workers 1
         # the embedded default (make demo): SQLite and the filesystem broker, one worker
+    python benchmarks/bench_pipeline.py --use-model never --versions --tickets 300  # an active version
+    python benchmarks/bench_pipeline.py --use-model never --shadow --tickets 300    # and a shadow
+
+``--versions`` registers the demo's label model as the active version (the model registry's path);
+``--shadow`` adds a second label model (fitted without the newest 30% of history) in shadow, so every
+ticket is also decided on the ``shadow`` queue by the same workers: compare the two figures.
 
 After the run, the workers' CPU use while idle is printed (the broker's polling cost).
 """
@@ -47,6 +53,8 @@ def main() -> None:
     parser.add_argument(
         "--embedded", action="store_true", help="SQLite and the filesystem broker (make demo) instead"
     )
+    parser.add_argument("--versions", action="store_true", help="an active label model version")
+    parser.add_argument("--shadow", action="store_true", help="--versions and a shadow candidate")
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="sb-bench-pipeline-"))
@@ -88,6 +96,8 @@ def main() -> None:
 
     from tickets.pipeline.stages import worker_queues
 
+    if args.versions or args.shadow:
+        register_versions(shadow=args.shadow)
     workers = [
         subprocess.Popen(
             [
@@ -117,6 +127,22 @@ def main() -> None:
             worker.terminate()
         for worker in workers:
             worker.wait(timeout=60)
+
+
+def register_versions(*, shadow: bool) -> None:
+    """The demo's label model as the active version; with ``shadow``, a second one in shadow."""
+    from retrieval.label_versions import fit_candidate, save_version
+    from tickets.services.model_registry import model_promote, model_register
+    from tickets.services.model_retrain import retrain_cycle
+
+    print(f"registry: {retrain_cycle().get('state')}")
+    if shadow:
+        candidate = fit_candidate(holdout_share=0.3)
+        assert candidate.model is not None, candidate.reason
+        saved = save_version(candidate.model)
+        version = model_register(name="bench shadow", actor="bench", artefact_hash=saved.sha256)
+        model_promote(decision_model_id=version.pk, to="shadow", actor="bench")
+        print(f"shadow candidate {version.pk} registered")
 
 
 def idle_cpu(workers: list[subprocess.Popen[bytes]], seconds: float = 10.0) -> None:
@@ -229,6 +255,11 @@ def report(ids: list[int], args: argparse.Namespace) -> None:
         stage_ms.setdefault(stage, []).append(float(details["latency_ms"]))
     print(f"submission to final: p50 {p50:.2f} s, p95 {p95:.2f} s; statuses {statuses}")
     print(f"model consulted for {used}/{len(ids)} tickets; calls {calls['n']}")
+    from tickets.decision_models import DecisionStamp, ShadowDecision
+
+    stamped = DecisionStamp.objects.filter(suggestion__ticket_id__in=ids).count()
+    shadowed = ShadowDecision.objects.filter(ticket_id__in=ids)
+    print(f"decisions stamped with a version: {stamped}; shadow decisions so far: {shadowed.count()}")
     print(f"tokens prompt/completion: {calls['prompt']}/{calls['completion']}")
     for stage, values in sorted(stage_ms.items()):
         print(f"  stage {stage}: mean {statistics.fmean(values):.1f} ms per ticket")
@@ -238,7 +269,7 @@ def report(ids: list[int], args: argparse.Namespace) -> None:
         print(f"  share of pipeline stage time outside the model call: {outside:.1%}")
     print(
         f"config: use_model={args.use_model} workers={args.workers} batch={args.batch_size} "
-        f"backend={args.backend} embedded={args.embedded} "
+        f"backend={args.backend} embedded={args.embedded} versions={args.versions} shadow={args.shadow} "
         f"poll={os.environ.get('CELERY_FILESYSTEM_POLL_SECONDS', 'default')}; "
         f"load average {os.getloadavg()[0]:.1f}; machine: {os.cpu_count()} cores; "
         f"command: {' '.join(sys.argv)}"

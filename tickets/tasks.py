@@ -100,11 +100,12 @@ def sweep_stuck_tickets() -> int:
     retry_backoff=2,
     max_retries=5,
 )
-def shadow_decide(ticket_id: int, decision_model_id: int) -> bool:
-    """A shadow version's decision of a ticket, stored beside the active one (never applied). Idempotent."""
+def shadow_decide(ticket_ids: list[int], decision_model_id: int) -> int:
+    """A shadow version's decisions of a batch of tickets, stored beside the active ones (never applied).
+    Idempotent."""
     from tickets.pipeline.shadowing import run_shadow
 
-    return run_shadow(ticket_id, decision_model_id)
+    return run_shadow(ticket_ids, decision_model_id)
 
 
 @shared_task(name="tickets.retrain_decision_model", acks_late=True, ignore_result=True, soft_time_limit=3600)

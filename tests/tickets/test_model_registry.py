@@ -132,7 +132,7 @@ def test_decisions_are_stamped_and_a_shadow_decides_beside_without_touching_the_
     # Running the shadow task again changes nothing (idempotent).
     from tickets.pipeline.shadowing import run_shadow
 
-    assert run_shadow(ticket.pk, shadow.pk) is False
+    assert run_shadow([ticket.pk], shadow.pk) == 0
     assert ShadowDecision.objects.filter(ticket=ticket).count() == 1
 
 

@@ -294,6 +294,7 @@ def _decide_batch(tickets: list[Ticket], token: Any, *, first: int) -> None:
         with transaction.atomic():
             moved = [ticket.pk for ticket in group if _save_decision(ticket, token, *outcomes[ticket.pk])]
             _after_commit_enqueue(_next(PipelineStage.MODEL), moved)
+            shadowing.shadow_after_commit([ticket for ticket in group if ticket.pk in moved])
 
 
 def _save_decision(ticket: Ticket, token: Any, outcome: decisions.DecisionOutcome, elapsed_ms: float) -> bool:
@@ -316,7 +317,7 @@ def _save_decision(ticket: Ticket, token: Any, outcome: decisions.DecisionOutcom
             "latency_ms": round(elapsed_ms, 2),
         },
     )
-    shadowing.stamp_and_shadow(ticket=ticket, suggestion=suggestion, audit_event=event)
+    shadowing.stamp(ticket=ticket, suggestion=suggestion, audit_event=event)
     webhook_emit(event="suggestion.ready", ticket_id=ticket.pk, payload=outcome.webhook_payload(suggestion))
     return True
 

@@ -95,9 +95,10 @@ def forget_pointers() -> None:
     _pointers.forget()
 
 
-def ticket_bucket(ticket_id: int) -> float:
-    """A stable number in [0, 1) for a ticket id: the same in every process and run."""
-    digest = hashlib.sha256(f"switchboard-canary:{ticket_id}".encode()).digest()
+def ticket_bucket(ticket_id: int, purpose: str = "canary") -> float:
+    """A stable number in [0, 1) for a ticket id: the same in every process and run (another one for
+    each ``purpose``, so the shadow sample is not the canary's tickets)."""
+    digest = hashlib.sha256(f"switchboard-{purpose}:{ticket_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
