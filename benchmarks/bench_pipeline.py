@@ -16,7 +16,8 @@ routed). Run it for each configuration you want to compare:
 
 ``--versions`` registers the demo's label model as the active version (the model registry's path);
 ``--shadow`` adds a second label model (fitted without the newest 30% of history) in shadow, so every
-ticket is also decided on the ``shadow`` queue by the same workers: compare the two figures.
+ticket is also decided on the ``shadow`` queue, by the same workers, or with ``--shadow-worker`` by one
+more worker at the lowest CPU priority (as a deployment gives the queue to worker-default): compare.
 
 After the run, the workers' CPU use while idle is printed (the broker's polling cost).
 """
@@ -55,6 +56,9 @@ def main() -> None:
     )
     parser.add_argument("--versions", action="store_true", help="an active label model version")
     parser.add_argument("--shadow", action="store_true", help="--versions and a shadow candidate")
+    parser.add_argument(
+        "--shadow-worker", action="store_true", help="the shadow queue on one more worker, at nice 19"
+    )
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="sb-bench-pipeline-"))
@@ -98,25 +102,15 @@ def main() -> None:
 
     if args.versions or args.shadow:
         register_versions(shadow=args.shadow)
+    queues = worker_queues(settings.CELERY_TASK_DEFAULT_QUEUE)
+    if args.shadow_worker:  # the shadow queue to a worker of its own, at the lowest CPU priority
+        queues = [queue for queue in queues if queue != "shadow"]
     workers = [
-        subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "celery"),
-                "-A",
-                "inference_app",
-                "worker",
-                "--pool=solo",
-                "-Q",
-                ",".join(worker_queues(settings.CELERY_TASK_DEFAULT_QUEUE)),
-                "-n",
-                f"bench{number}@%h",
-                "-l",
-                "WARNING",
-            ],
-            cwd=ROOT,
-        )
+        subprocess.Popen(_worker(",".join(queues), f"bench{number}"), cwd=ROOT)
         for number in range(args.workers)
     ]
+    if args.shadow_worker:
+        workers.append(subprocess.Popen(["nice", "-n", "19", *_worker("shadow", "shadow")], cwd=ROOT))
     try:
         warm_up()
         submitted = offered_load(args.rate, args.seconds) if args.rate > 0 else burst(args.tickets)
@@ -127,6 +121,23 @@ def main() -> None:
             worker.terminate()
         for worker in workers:
             worker.wait(timeout=60)
+
+
+def _worker(queues: str, name: str) -> list[str]:
+    celery = str(Path(sys.executable).parent / "celery")
+    return [
+        celery,
+        "-A",
+        "inference_app",
+        "worker",
+        "--pool=solo",
+        "-Q",
+        queues,
+        "-n",
+        f"{name}@%h",
+        "-l",
+        "WARNING",
+    ]
 
 
 def register_versions(*, shadow: bool) -> None:
@@ -259,7 +270,11 @@ def report(ids: list[int], args: argparse.Namespace) -> None:
 
     stamped = DecisionStamp.objects.filter(suggestion__ticket_id__in=ids).count()
     shadowed = ShadowDecision.objects.filter(ticket_id__in=ids)
-    print(f"decisions stamped with a version: {stamped}; shadow decisions so far: {shadowed.count()}")
+    shadow_ms = [float(ms) for ms in shadowed.values_list("latency_ms", flat=True)]
+    print(
+        f"decisions stamped with a version: {stamped}; shadow decisions so far: {len(shadow_ms)}"
+        + (f", mean {statistics.fmean(shadow_ms):.1f} ms per ticket" if shadow_ms else "")
+    )
     print(f"tokens prompt/completion: {calls['prompt']}/{calls['completion']}")
     for stage, values in sorted(stage_ms.items()):
         print(f"  stage {stage}: mean {statistics.fmean(values):.1f} ms per ticket")
@@ -270,6 +285,7 @@ def report(ids: list[int], args: argparse.Namespace) -> None:
     print(
         f"config: use_model={args.use_model} workers={args.workers} batch={args.batch_size} "
         f"backend={args.backend} embedded={args.embedded} versions={args.versions} shadow={args.shadow} "
+        f"shadow_worker={args.shadow_worker} "
         f"poll={os.environ.get('CELERY_FILESYSTEM_POLL_SECONDS', 'default')}; "
         f"load average {os.getloadavg()[0]:.1f}; machine: {os.cpu_count()} cores; "
         f"command: {' '.join(sys.argv)}"
