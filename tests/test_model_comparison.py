@@ -132,6 +132,10 @@ def test_the_pages_are_for_admins_and_show_the_gate_error() -> None:
     client.login(username="root", password=PASSWORD)
     page = client.get(f"/models/{candidate.pk}/").content.decode()
     assert "Category accuracy" in page and "n=4" in page
+    # The Django admin shows the versions, their moves and the shadow decisions, view only.
+    assert client.get("/admin/tickets/decisionmodel/").status_code == 200
+    assert client.get("/admin/tickets/shadowdecision/").status_code == 200
+    assert client.get("/admin/tickets/decisionmodel/add/").status_code == 403
     # Worse on history than the active version (0.88 < 0.90 - 0.01): refused with the reason on the form.
     with pytest.MonkeyPatch.context() as patch:
         from django.conf import settings
