@@ -11,6 +11,13 @@ routed). Run it for each configuration you want to compare:
     python benchmarks/bench_pipeline.py --use-model never --batch-size 1 --tickets 300  # naive: no batching
     python benchmarks/bench_pipeline.py --embedded --use-model never --rate 1 --seconds 60 --workers 1
         # the embedded default (make demo): SQLite and the filesystem broker, one worker
+    python benchmarks/bench_pipeline.py --use-model never --versions --tickets 300  # an active version
+    python benchmarks/bench_pipeline.py --use-model never --shadow --tickets 300    # and a shadow
+
+``--versions`` registers the demo's label model as the active version (the model registry's path);
+``--shadow`` adds a second label model (fitted without the newest 30% of history) in shadow, so every
+ticket is also decided on the ``shadow`` queue, by the same workers, or with ``--shadow-worker`` by one
+more worker at the lowest CPU priority (as a deployment gives the queue to worker-default): compare.
 
 After the run, the workers' CPU use while idle is printed (the broker's polling cost).
 """
@@ -46,6 +53,11 @@ def main() -> None:
     parser.add_argument("--base-url", default="", help="LLM_BASE_URL for --backend openai")
     parser.add_argument(
         "--embedded", action="store_true", help="SQLite and the filesystem broker (make demo) instead"
+    )
+    parser.add_argument("--versions", action="store_true", help="an active label model version")
+    parser.add_argument("--shadow", action="store_true", help="--versions and a shadow candidate")
+    parser.add_argument(
+        "--shadow-worker", action="store_true", help="the shadow queue on one more worker, at nice 19"
     )
     args = parser.parse_args()
 
@@ -88,25 +100,17 @@ def main() -> None:
 
     from tickets.pipeline.stages import worker_queues
 
+    if args.versions or args.shadow:
+        register_versions(shadow=args.shadow)
+    queues = worker_queues(settings.CELERY_TASK_DEFAULT_QUEUE)
+    if args.shadow_worker:  # the shadow queue to a worker of its own, at the lowest CPU priority
+        queues = [queue for queue in queues if queue != "shadow"]
     workers = [
-        subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "celery"),
-                "-A",
-                "inference_app",
-                "worker",
-                "--pool=solo",
-                "-Q",
-                ",".join(worker_queues(settings.CELERY_TASK_DEFAULT_QUEUE)),
-                "-n",
-                f"bench{number}@%h",
-                "-l",
-                "WARNING",
-            ],
-            cwd=ROOT,
-        )
+        subprocess.Popen(_worker(",".join(queues), f"bench{number}"), cwd=ROOT)
         for number in range(args.workers)
     ]
+    if args.shadow_worker:
+        workers.append(subprocess.Popen(["nice", "-n", "19", *_worker("shadow", "shadow")], cwd=ROOT))
     try:
         warm_up()
         submitted = offered_load(args.rate, args.seconds) if args.rate > 0 else burst(args.tickets)
@@ -117,6 +121,39 @@ def main() -> None:
             worker.terminate()
         for worker in workers:
             worker.wait(timeout=60)
+
+
+def _worker(queues: str, name: str) -> list[str]:
+    celery = str(Path(sys.executable).parent / "celery")
+    return [
+        celery,
+        "-A",
+        "inference_app",
+        "worker",
+        "--pool=solo",
+        "-Q",
+        queues,
+        "-n",
+        f"{name}@%h",
+        "-l",
+        "WARNING",
+    ]
+
+
+def register_versions(*, shadow: bool) -> None:
+    """The demo's label model as the active version; with ``shadow``, a second one in shadow."""
+    from retrieval.label_versions import fit_candidate, save_version
+    from tickets.services.model_registry import model_promote, model_register
+    from tickets.services.model_retrain import retrain_cycle
+
+    print(f"registry: {retrain_cycle().get('state')}")
+    if shadow:
+        candidate = fit_candidate(holdout_share=0.3)
+        assert candidate.model is not None, candidate.reason
+        saved = save_version(candidate.model)
+        version = model_register(name="bench shadow", actor="bench", artefact_hash=saved.sha256)
+        model_promote(decision_model_id=version.pk, to="shadow", actor="bench")
+        print(f"shadow candidate {version.pk} registered")
 
 
 def idle_cpu(workers: list[subprocess.Popen[bytes]], seconds: float = 10.0) -> None:
@@ -229,6 +266,15 @@ def report(ids: list[int], args: argparse.Namespace) -> None:
         stage_ms.setdefault(stage, []).append(float(details["latency_ms"]))
     print(f"submission to final: p50 {p50:.2f} s, p95 {p95:.2f} s; statuses {statuses}")
     print(f"model consulted for {used}/{len(ids)} tickets; calls {calls['n']}")
+    from tickets.decision_models import DecisionStamp, ShadowDecision
+
+    stamped = DecisionStamp.objects.filter(suggestion__ticket_id__in=ids).count()
+    shadowed = ShadowDecision.objects.filter(ticket_id__in=ids)
+    shadow_ms = [float(ms) for ms in shadowed.values_list("latency_ms", flat=True)]
+    print(
+        f"decisions stamped with a version: {stamped}; shadow decisions so far: {len(shadow_ms)}"
+        + (f", mean {statistics.fmean(shadow_ms):.1f} ms per ticket" if shadow_ms else "")
+    )
     print(f"tokens prompt/completion: {calls['prompt']}/{calls['completion']}")
     for stage, values in sorted(stage_ms.items()):
         print(f"  stage {stage}: mean {statistics.fmean(values):.1f} ms per ticket")
@@ -238,7 +284,8 @@ def report(ids: list[int], args: argparse.Namespace) -> None:
         print(f"  share of pipeline stage time outside the model call: {outside:.1%}")
     print(
         f"config: use_model={args.use_model} workers={args.workers} batch={args.batch_size} "
-        f"backend={args.backend} embedded={args.embedded} "
+        f"backend={args.backend} embedded={args.embedded} versions={args.versions} shadow={args.shadow} "
+        f"shadow_worker={args.shadow_worker} "
         f"poll={os.environ.get('CELERY_FILESYSTEM_POLL_SECONDS', 'default')}; "
         f"load average {os.getloadavg()[0]:.1f}; machine: {os.cpu_count()} cores; "
         f"command: {' '.join(sys.argv)}"

@@ -147,6 +147,18 @@ PIPELINE_SWEEP_SECONDS = env.number("PIPELINE_SWEEP_SECONDS", 60.0, minimum=1)
 PIPELINE_ENQUEUE_LINGER_MS = env.integer("PIPELINE_ENQUEUE_LINGER_MS", 20, minimum=0, maximum=1000)
 # How often the label model is refitted on the knowledge base (resolved tickets keep joining it).
 LABEL_MODEL_RETRAIN_HOURS = env.number("LABEL_MODEL_RETRAIN_HOURS", 24.0, minimum=0.01)
+# Decision model lifecycle (tickets.services.model_registry). A promotion to canary or active whose
+# accuracy on held-back history is worse than the active version's by more than this margin needs an
+# explicit override with a reason.
+MODEL_PROMOTION_MARGIN = env.number("MODEL_PROMOTION_MARGIN", 0.02, minimum=0, maximum=1)
+# The periodic retrain registers a candidate and shadows it; "auto" promotes it to active after
+# MODEL_SHADOW_HOURS when the gate holds, "manual" leaves that to an admin.
+MODEL_PROMOTION = env.choice("MODEL_PROMOTION", "manual", ("auto", "manual"))
+MODEL_SHADOW_HOURS = env.number("MODEL_SHADOW_HOURS", 24.0, minimum=0)
+# The share of live tickets (a stable hash of the id) a shadow version decides on the side.
+MODEL_SHADOW_SHARE = env.number("MODEL_SHADOW_SHARE", 1.0, minimum=0, maximum=1)
+# The newest share of the labelled history held back from a retrained candidate to evaluate it on.
+MODEL_HOLDOUT_SHARE = env.number("MODEL_HOLDOUT_SHARE", 0.2, minimum=0.05, maximum=0.5)
 # How often the clusters of tickets of no known category (the admins' emerging topics) are recomputed.
 EMERGING_TOPICS_REFRESH_HOURS = env.number("EMERGING_TOPICS_REFRESH_HOURS", 6.0, minimum=0.01)
 # Each stage's task on its own queue, as the stage table says (plain data: no Django in that module).
@@ -155,8 +167,12 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-tickets": {"task": "tickets.sweep_stuck_tickets", "schedule": PIPELINE_SWEEP_SECONDS},
     "requeue-stale-webhooks": {"task": "tickets.webhook_requeue_stale", "schedule": PIPELINE_SWEEP_SECONDS},
     "retrain-label-model": {
-        "task": "retrieval.retrain_label_model",
+        "task": "tickets.retrain_decision_model",
         "schedule": LABEL_MODEL_RETRAIN_HOURS * 3600,
+    },
+    "promote-shadowed-models": {
+        "task": "tickets.promote_shadowed_models",
+        "schedule": min(900.0, max(60.0, MODEL_SHADOW_HOURS * 900)),
     },
     "retrain-answer-ranker": {
         "task": "tickets.retrain_answer_ranker",

@@ -53,6 +53,13 @@ class TrainSummary:
 
 def _labelled_entries() -> tuple[list[str], list[str], np.ndarray]:
     """Texts, categories and embeddings (current model) of every live labelled entry, oldest first."""
+    texts, labels, vectors, _ = labelled_history()
+    return texts, labels, vectors
+
+
+def labelled_history() -> tuple[list[str], list[str], np.ndarray, list[Any]]:
+    """Texts, categories, embeddings (current model) and resolution times of every live labelled
+    entry, oldest first (by when it joined the knowledge base)."""
     import numpy as np
 
     from retrieval.services import embedder
@@ -62,18 +69,19 @@ def _labelled_entries() -> tuple[list[str], list[str], np.ndarray]:
         KnowledgeEntry.objects.filter(deleted=False)
         .exclude(category="")
         .order_by("version")
-        .values_list("text", "category", "embedding", "embedding_model")
+        .values_list("text", "category", "embedding", "embedding_model", "resolved_at", "updated_at")
     )
     vectors = np.zeros((len(rows), model.dim), dtype=np.float32)
     stale = []
-    for index, (_text, _category, blob, model_name) in enumerate(rows):
+    for index, (_text, _category, blob, model_name, _resolved, _updated) in enumerate(rows):
         if blob and model_name == model.name:
             vectors[index] = np.frombuffer(bytes(blob), dtype="<f4")
         else:
             stale.append(index)
     if stale:
         vectors[stale] = model.encode([rows[index][0] for index in stale])
-    return [row[0] for row in rows], [row[1] for row in rows], vectors
+    times = [row[4] or row[5] for row in rows]  # when resolved; when indexed for an entry without that
+    return [row[0] for row in rows], [row[1] for row in rows], vectors, times
 
 
 def train_label_model(*, progress: Progress | None = None) -> TrainSummary:

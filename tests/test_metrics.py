@@ -94,9 +94,14 @@ def make_ticket(status: str, stage: str, *, stage_age: timedelta | None = None) 
 def test_the_pipeline_queues_listed_for_metrics_are_the_pipelines_own() -> None:
     from inference_app.celery import app
 
-    stage_tasks = ("tickets.pipeline_input", "tickets.pipeline_model", "tickets.pipeline_output")
+    stage_tasks = (
+        "tickets.pipeline_input",
+        "tickets.pipeline_model",
+        "tickets.pipeline_output",
+        "tickets.shadow_decide",
+    )
     routed = {app.amqp.router.route({}, name)["queue"].name for name in stage_tasks}
-    assert routed == set(PIPELINE_QUEUES) == {"ingest", "model", "output"}
+    assert routed == set(PIPELINE_QUEUES) == {"ingest", "model", "output", "shadow"}
     assert set(celery_queue_names()) == {*PIPELINE_QUEUES, "switchboard"}
 
 

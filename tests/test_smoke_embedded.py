@@ -59,7 +59,7 @@ def test_fresh_install_serves_the_demo_company_and_runs_tasks(embedded_install: 
 
     queues = run_manage("pipeline_queues", env=env)  # as scripts/demo.sh asks for them
     assert queues.returncode == 0, queues.stderr
-    assert queues.stdout.strip() == "switchboard,ingest,model,output"
+    assert queues.stdout.strip() == "switchboard,ingest,model,output,shadow"
     port = _free_port()
     processes = [
         subprocess.Popen(

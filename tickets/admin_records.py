@@ -10,6 +10,7 @@ from django.contrib import admin
 from django.db.models import Model
 from django.http import HttpRequest
 
+from tickets.decision_models import DecisionModel, DecisionModelEvent, ShadowDecision
 from tickets.models import Feedback, ModelCall
 
 M = TypeVar("M", bound=Model)
@@ -55,3 +56,28 @@ class FeedbackAdmin(RecordAdmin[Feedback]):
     search_fields = ["ticket__reference", "actor", "reason"]
     list_select_related = ["ticket"]
     date_hierarchy = "created_at"
+
+
+# Decision model versions move through tickets.services.model_registry (the /models/ pages, the API):
+# here they are evidence too, view only.
+@admin.register(DecisionModel)
+class DecisionModelAdmin(RecordAdmin[DecisionModel]):
+    list_display = ["created_at", "name", "kind", "state", "canary_share", "artefact_hash", "created_by_name"]
+    list_filter = ["kind", "state"]
+    search_fields = ["name", "artefact_hash"]
+
+
+@admin.register(DecisionModelEvent)
+class DecisionModelEventAdmin(RecordAdmin[DecisionModelEvent]):
+    list_display = ["created_at", "decision_model", "action", "from_state", "to_state", "actor", "override"]
+    list_filter = ["action", "override"]
+    search_fields = ["actor", "reason"]
+    list_select_related = ["decision_model"]
+
+
+@admin.register(ShadowDecision)
+class ShadowDecisionAdmin(RecordAdmin[ShadowDecision]):
+    list_display = ["created_at", "ticket", "decision_model", "category", "team", "confidence", "latency_ms"]
+    list_filter = ["decision_model"]
+    search_fields = ["ticket__reference"]
+    list_select_related = ["ticket", "decision_model", "category", "team"]

@@ -11,6 +11,7 @@ class TicketsConfig(AppConfig):
         super().import_models()
         # More of the app's models, in their own module (tickets/models.py is at the size limit).
         import_module("tickets.topic_models")
+        import_module("tickets.decision_models")
 
     def ready(self) -> None:
         # The services and the flow enqueue tasks by name; importing the task modules registers them

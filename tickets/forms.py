@@ -169,3 +169,26 @@ class TopicCategoryForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="Prefilled with the cluster's distinctive terms.")
     team = forms.ModelChoiceField(queryset=Team.objects.order_by("name"))
     reason = forms.CharField(required=False, max_length=500)
+
+
+class ModelPromoteForm(forms.Form):
+    """Move a decision model version on: shadow, canary (a share of tickets) or active."""
+
+    to = forms.ChoiceField(choices=[("shadow", "Shadow"), ("canary", "Canary"), ("active", "Active")])
+    canary_share = forms.FloatField(
+        required=False, min_value=0.001, max_value=1.0, help_text="Canary only: the share of tickets (0-1)."
+    )
+    reason = forms.CharField(required=False, max_length=2000, help_text="Why (kept in the model's history).")
+    override = forms.BooleanField(
+        required=False, help_text="Promote although it is worse on history than the active version."
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("override") and not str(data.get("reason") or "").strip():
+            self.add_error("reason", "An override needs a reason.")
+        return data
+
+
+class ModelRollBackForm(forms.Form):
+    reason = forms.CharField(required=False, max_length=2000)

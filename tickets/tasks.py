@@ -16,7 +16,7 @@ from django.db import InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerError
 
 from tickets.pipeline import flow as pipeline
-from tickets.pipeline.stages import PipelineStage, spec
+from tickets.pipeline.stages import SHADOW_TASK, PipelineStage, spec
 from tickets.services.knowledge import sync_ticket
 from tickets.services.lifecycle import SYNC_KNOWLEDGE_TASK
 
@@ -90,3 +90,35 @@ def pipeline_output(ticket_id: int, others: list[int] | None = None) -> None:
 @shared_task(name="tickets.sweep_stuck_tickets", acks_late=True)
 def sweep_stuck_tickets() -> int:
     return pipeline.sweep_stuck_tickets()
+
+
+@shared_task(
+    name=SHADOW_TASK,
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=2,
+    max_retries=5,
+)
+def shadow_decide(ticket_ids: list[int], decision_model_id: int) -> int:
+    """A shadow version's decisions of a batch of tickets, stored beside the active ones (never applied).
+    Idempotent."""
+    from tickets.pipeline.shadowing import run_shadow
+
+    return run_shadow(ticket_ids, decision_model_id)
+
+
+@shared_task(name="tickets.retrain_decision_model", acks_late=True, ignore_result=True, soft_time_limit=3600)
+def retrain_decision_model() -> dict[str, Any]:
+    """The periodic retrain through the registry: a candidate, evaluated, shadowed; promoted by the gate."""
+    from tickets.services.model_retrain import retrain_cycle
+
+    return retrain_cycle()
+
+
+@shared_task(name="tickets.promote_shadowed_models", acks_late=True, ignore_result=True)
+def promote_shadowed_models() -> list[int]:
+    """Promote the retrained candidates whose shadow period is over and whose gate holds (when auto)."""
+    from tickets.services.model_retrain import promote_shadowed
+
+    return promote_shadowed()

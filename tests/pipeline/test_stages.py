@@ -50,7 +50,9 @@ def test_each_stage_task_is_registered_under_its_name_and_routed_to_its_queue() 
 
 def test_pipeline_queues_prints_the_worker_queue_list(capsys: pytest.CaptureFixture[str]) -> None:
     call_command("pipeline_queues")
-    assert capsys.readouterr().out.strip() == f"{settings.CELERY_TASK_DEFAULT_QUEUE},ingest,model,output"
+    assert (
+        capsys.readouterr().out.strip() == f"{settings.CELERY_TASK_DEFAULT_QUEUE},ingest,model,output,shadow"
+    )
 
 
 @pytest.mark.parametrize("stage", [PipelineStage.INPUT, PipelineStage.MODEL, PipelineStage.OUTPUT])

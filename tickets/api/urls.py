@@ -6,7 +6,7 @@ from rest_framework.permissions import AllowAny
 
 from tickets.api.docs import RedocDocsView, SwaggerDocsView
 from tickets.api.errors import not_found
-from tickets.api.views import analytics, batch, imports, search, tickets, tokens, topics, webhooks
+from tickets.api.views import analytics, batch, imports, models, search, tickets, tokens, topics, webhooks
 
 app_name = "api"
 PUBLIC = {"authentication_classes": [], "permission_classes": [AllowAny]}
@@ -28,6 +28,11 @@ urlpatterns = [
     path("webhooks/<int:id>", webhooks.WebhookDetailView.as_view(), name="webhook"),
     path("webhooks/<int:id>/deliveries", webhooks.WebhookDeliveriesView.as_view(), name="webhook-deliveries"),
     path("topics/emerging", topics.EmergingTopicsView.as_view(), name="topics-emerging"),
+    path("models", models.ModelCollectionView.as_view(), name="models"),
+    path("models/roll-back", models.ModelRollBackView.as_view(), name="models-roll-back"),
+    path("models/<int:id>/comparison", models.ModelComparisonView.as_view(), name="model-comparison"),
+    path("models/<int:id>/promote", models.ModelPromoteView.as_view(), name="model-promote"),
+    path("models/<int:id>/retire", models.ModelRetireView.as_view(), name="model-retire"),
     path("tokens", tokens.TokenCollectionView.as_view(), name="tokens"),
     path("tokens/<int:id>", tokens.TokenDetailView.as_view(), name="token"),
     # The contract and its docs are public: they hold no data.

@@ -49,7 +49,7 @@ from tickets.models import (
 from tickets.pipeline import input as inputs
 from tickets.pipeline import model as decisions
 from tickets.pipeline import output as routing
-from tickets.pipeline import screening, stages, starter
+from tickets.pipeline import screening, shadowing, stages, starter
 from tickets.pipeline.language import unsupported_language_reason
 from tickets.services.lifecycle import ticket_transition
 from tickets.services.webhooks import webhook_emit
@@ -264,8 +264,14 @@ def run_model(ticket_id: int, others: Sequence[int] = ()) -> None:
 
 
 def _decide_batch(tickets: list[Ticket], token: Any, *, first: int) -> None:
-    setup = decisions.DecisionSetup.current()
-    plans = {ticket.pk: decisions.plan(ticket.pipeline_context, setup) for ticket in tickets}
+    base = decisions.DecisionSetup.current()
+    setups: dict[Any, decisions.DecisionSetup] = {}
+    for ticket in tickets:
+        version = ticket.pipeline_context.get("decision_model_id")
+        if version not in setups:
+            setups[version] = base.for_version(version) if version else base
+    setup_of = {ticket.pk: setups[ticket.pipeline_context.get("decision_model_id")] for ticket in tickets}
+    plans = {ticket.pk: decisions.plan(ticket.pipeline_context, setup_of[ticket.pk]) for ticket in tickets}
     needing_model = [ticket for ticket in tickets if plans[ticket.pk].consult]
     if len(needing_model) > 1:
         keep = next((t for t in needing_model if t.pk == first), needing_model[0])
@@ -286,13 +292,21 @@ def _decide_batch(tickets: list[Ticket], token: Any, *, first: int) -> None:
             started = time.perf_counter()
             if plans[ticket.pk].consult and not connection.in_atomic_block:
                 connection.close()  # no database connection is held while the model thinks
-            outcome = decisions.decide(ticket.pipeline_context, plans[ticket.pk], setup)
+            outcome = decisions.decide(ticket.pipeline_context, plans[ticket.pk], setup_of[ticket.pk])
             outcomes[ticket.pk] = (outcome, (time.perf_counter() - started) * 1000)
         with transaction.atomic():
             events: dict[int, list[dict[str, Any]]] = {}
-            moved = [t.pk for t in group if _save_decision(t, token, *outcomes[t.pk], events=events)]
-            record_events_many(events_by_ticket=events)
+            decided: dict[int, tuple[Ticket, Suggestion]] = {}
+            moved = [
+                t.pk
+                for t in group
+                if _save_decision(t, token, *outcomes[t.pk], events=events, decided=decided)
+            ]
+            for event in record_events_many(events_by_ticket=events):
+                ticket, suggestion = decided[event.ticket_id]
+                shadowing.stamp(ticket=ticket, suggestion=suggestion, audit_event=event)
             _after_commit_enqueue(_next(PipelineStage.MODEL), moved)
+            shadowing.shadow_after_commit([ticket for ticket in group if ticket.pk in moved])
 
 
 def _save_decision(
@@ -302,9 +316,11 @@ def _save_decision(
     elapsed_ms: float,
     *,
     events: dict[int, list[dict[str, Any]]],
+    decided: dict[int, tuple[Ticket, Suggestion]],
 ) -> bool:
-    """Save the decision and move the ticket on (its audit event into ``events``, which the caller
-    records for the batch); False when our claim was superseded."""
+    """Save the decision and move the ticket on (its audit event into ``events`` and the suggestion
+    into ``decided``, which the caller records and stamps for the batch); False when our claim was
+    superseded."""
     try:
         advance(ticket, token, to_stage=_next(PipelineStage.MODEL))
     except Superseded:
@@ -314,9 +330,15 @@ def _save_decision(
         _event(
             AuditEvent.Stage.MODEL,
             "model.degraded" if outcome.degraded else "model.decided",
-            {"suggestion_id": suggestion.pk, **outcome.audit_details(), "latency_ms": round(elapsed_ms, 2)},
+            {
+                "suggestion_id": suggestion.pk,
+                "decision_model_id": ticket.pipeline_context.get("decision_model_id"),
+                **outcome.audit_details(),
+                "latency_ms": round(elapsed_ms, 2),
+            },
         )
     ]
+    decided[ticket.pk] = (ticket, suggestion)
     webhook_emit(event="suggestion.ready", ticket_id=ticket.pk, payload=outcome.webhook_payload(suggestion))
     return True
 

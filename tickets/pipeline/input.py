@@ -23,6 +23,7 @@ from tickets.audit import text_fingerprint
 from tickets.models import OPEN_STATUSES, Ticket
 from tickets.pipeline.screening import screen, taxonomy_labels
 from tickets.pipeline.text import normalise, prepare
+from tickets.pipeline.versions import label_probs_for
 from tickets.services.knowledge import document_text
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ class InputResult:
     label_probs: dict[str, float] | None = None
     text_sha256: str = ""
     injection_details: dict[str, Any] = field(default_factory=dict)  # reasons, spans, policy applied
+    version: dict[str, Any] = field(default_factory=dict)  # the decision model version, canary or not
 
     def ticket_fields(self) -> dict[str, Any]:
         return {
@@ -71,6 +73,7 @@ class InputResult:
                 "neighbours": self.neighbours,
                 "label_probs": self.label_probs,
                 "language": self.language,
+                **self.version,
             },
         }
 
@@ -95,6 +98,7 @@ class InputResult:
                 for n in self.neighbours
             ],
             "label_probs": self.label_probs,
+            **self.version,
         }
 
 
@@ -127,7 +131,7 @@ def _embed_and_retrieve(tickets: Sequence[Ticket], results: dict[int, InputResul
 
     texts = [results[ticket.pk].text for ticket in tickets]
     vectors = embed_texts(texts)
-    label_probs = _label_probs(texts, vectors)
+    label_probs, versions = label_probs_for([ticket.pk for ticket in tickets], texts, vectors)
     duplicates = _find_duplicates(tickets, vectors)
     hits_of = {
         ticket.pk: kb_search(
@@ -144,7 +148,8 @@ def _embed_and_retrieve(tickets: Sequence[Ticket], results: dict[int, InputResul
     for row, ticket in enumerate(tickets):
         result = results[ticket.pk]
         result.embedding = vectors[row].astype("float32").tobytes()
-        result.label_probs = label_probs[row] if label_probs is not None else None
+        result.label_probs = label_probs[row]
+        result.version = versions[row]
         result.duplicate_of, result.duplicate_similarity = duplicates.get(ticket.pk, (None, None))
         result.neighbours = [_neighbour(hit, past[hit.id]) for hit in hits_of[ticket.pk] if hit.id in past]
 
@@ -169,13 +174,6 @@ def _redacted(text: str) -> str:
 
     Normalised first, like a new ticket: markup flattened with its blocks apart, entities decoded."""
     return redact(normalise(text)[0]).text
-
-
-def _label_probs(texts: list[str], vectors: np.ndarray) -> list[dict[str, float]] | None:
-    from retrieval.label_services import predict_label_probs
-
-    probs: list[dict[str, float]] | None = predict_label_probs(texts=texts, embeddings=vectors)
-    return probs
 
 
 def _find_duplicates(tickets: Sequence[Ticket], vectors: np.ndarray) -> dict[int, tuple[int, float]]:

@@ -9,7 +9,7 @@ writes the result and the accounting of every model call.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
@@ -46,6 +46,15 @@ class DecisionSetup:
             team_of_category={name: c.default_team.name for name, c in categories.items()},
         )
         return cls(taxonomy=taxonomy, policy=decision_policy(), categories=categories)
+
+    def for_version(self, decision_model_id: int | None) -> DecisionSetup:
+        """This setup with the policy of a decision model version's label model (itself without one)."""
+        from tickets.pipeline.versions import label_model_of
+
+        model = label_model_of(decision_model_id)
+        if model is None:
+            return self
+        return replace(self, policy=policy_from_stats(model.stats, model_weight=settings.LLM_DECISION_WEIGHT))
 
 
 def decision_policy() -> DecisionPolicy:

@@ -91,9 +91,16 @@ FIRST: PipelineStage = WORK_STAGES[0].name
 IN_FLIGHT: tuple[PipelineStage, ...] = tuple(row.name for row in TABLE if row.next is not None)
 """Stages a ticket still has to leave: waiting to start, or waiting for / in a stage's task."""
 CHOICES: list[tuple[str, str]] = [(row.name.value, row.label) for row in TABLE]
-TASK_ROUTES: dict[str, dict[str, str]] = {row.task: {"queue": row.queue} for row in WORK_STAGES}
-"""``CELERY_TASK_ROUTES`` of the stage tasks: each on its stage's own queue."""
-QUEUES: tuple[str, ...] = tuple(row.queue for row in WORK_STAGES)
+SHADOW_QUEUE = "shadow"
+SHADOW_TASK = "tickets.shadow_decide"
+"""A shadow candidate's decision of a ticket the active version decided: off the ticket's own path,
+on its own queue, so shadowing never delays a live decision (``tickets.pipeline.shadowing``)."""
+TASK_ROUTES: dict[str, dict[str, str]] = {
+    **{row.task: {"queue": row.queue} for row in WORK_STAGES},
+    SHADOW_TASK: {"queue": SHADOW_QUEUE},
+}
+"""``CELERY_TASK_ROUTES`` of the stage tasks (each on its stage's own queue) and the shadow task."""
+QUEUES: tuple[str, ...] = (*(row.queue for row in WORK_STAGES), SHADOW_QUEUE)
 
 
 def spec(stage: str) -> StageRow:
@@ -103,5 +110,5 @@ def spec(stage: str) -> StageRow:
 
 def worker_queues(default_queue: str) -> list[str]:
     """Every queue a worker that runs the whole pipeline consumes: the default one (knowledge sync,
-    webhooks, API jobs) and the stages' queues, in the order of the table."""
+    webhooks, API jobs), the stages' queues in the order of the table, and the shadow queue."""
     return [default_queue, *(queue for queue in QUEUES if queue != default_queue)]

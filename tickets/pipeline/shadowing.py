@@ -1,0 +1,132 @@
+"""Stamping each decision with its version, and shadow candidates deciding live tickets on the side.
+
+After the active (or canary) version decided a ticket, :func:`stamp` records which version that was (a
+``DecisionStamp``, in the decision's transaction) and, once the batch commits,
+:func:`shadow_after_commit` enqueues one ``tickets.shadow_decide`` task per shadow version for the
+batch's tickets (a stable ``MODEL_SHADOW_SHARE`` of them) on the ``shadow`` queue. :func:`run_shadow`
+decides them again, as a batch, with the shadow's label model and policy, from the evidence the input
+stage stored, and saves ``ShadowDecision`` rows: it never touches the ticket, its suggestion, its audit
+trail or its webhooks. A label model shadow does not
+consult the LLM, so its model cost is zero; its latency is its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+
+from celery import current_app
+from django.conf import settings
+from django.db import transaction
+
+from tickets.decision_models import DecisionStamp, ShadowDecision
+from tickets.models import AuditEvent, Suggestion, Ticket
+from tickets.pipeline import stages
+from tickets.pipeline.versions import live_versions, ticket_bucket
+
+logger = logging.getLogger(__name__)
+
+
+def stamp(*, ticket: Ticket, suggestion: Suggestion, audit_event: AuditEvent) -> None:
+    """In the decision's transaction: which version made it (nothing without versions)."""
+    context = ticket.pipeline_context or {}
+    version = context.get("decision_model_id")
+    if version:
+        DecisionStamp.objects.create(
+            suggestion=suggestion,
+            audit_event=audit_event,
+            decision_model_id=version,
+            canary=bool(context.get("canary")),
+        )
+
+
+def shadow_after_commit(tickets: Sequence[Ticket]) -> None:
+    """One shadow task per shadow version for the batch's sampled, usable tickets, once it commits."""
+    shadows = live_versions().shadows
+    share = settings.MODEL_SHADOW_SHARE
+    ids = [
+        t.pk
+        for t in tickets
+        if (t.pipeline_context or {}).get("usable") and ticket_bucket(t.pk, "shadow") < share
+    ]
+    if not shadows or not ids:
+        return
+
+    def enqueue_shadows() -> None:
+        for shadow in shadows:
+            current_app.signature(stages.SHADOW_TASK, args=(ids, shadow.id)).apply_async()
+
+    transaction.on_commit(enqueue_shadows, robust=True)
+
+
+def run_shadow(ticket_ids: Sequence[int], decision_model_id: int) -> int:
+    """Decide the tickets with shadow version ``decision_model_id``; how many decisions it stored (those
+    it already decided, those without evidence, or all when the version is unusable, are skipped)."""
+    import numpy as np
+
+    from retrieval.label_versions import predict_with_version
+    from tickets.decision_models import DecisionModel
+    from tickets.pipeline import model as decisions
+
+    done = set(
+        ShadowDecision.objects.filter(
+            ticket_id__in=ticket_ids, decision_model_id=decision_model_id
+        ).values_list("ticket_id", flat=True)
+    )
+    shadow = DecisionModel.objects.filter(pk=decision_model_id).first()
+    tickets = [
+        t
+        for t in Ticket.objects.filter(pk__in=[i for i in ticket_ids if i not in done]).order_by("pk")
+        if t.text_embedding
+    ]
+    if shadow is None or not tickets:
+        return 0
+    started = time.perf_counter()
+    contexts = [dict(t.pipeline_context or {}) for t in tickets]
+    vectors = np.vstack([np.frombuffer(bytes(t.text_embedding or b""), dtype=np.float32) for t in tickets])
+    texts = [str(c.get("text") or "") for c in contexts]
+    probs = predict_with_version(shadow.artefact_hash, texts=texts, embeddings=vectors)
+    if probs is None:
+        logger.warning(
+            "shadow version %d cannot be loaded: %d tickets not shadowed", decision_model_id, len(tickets)
+        )
+        return 0
+    setup = decisions.DecisionSetup.current().for_version(decision_model_id)
+    rows = []
+    for ticket, context, label_probs in zip(tickets, contexts, probs, strict=True):
+        decision = decisions.plan({**context, "label_probs": label_probs}, setup).base
+        category = setup.categories.get(decision.category or "")
+        rows.append((ticket, decision, category))
+    per_ticket_ms = (time.perf_counter() - started) * 1000 / len(tickets)
+    active = _active_suggestions([t.pk for t in tickets])
+    created = ShadowDecision.objects.bulk_create(
+        [
+            ShadowDecision(
+                ticket=ticket,
+                decision_model_id=decision_model_id,
+                active_suggestion_id=active.get(ticket.pk),
+                category=category,
+                team=category.default_team if category else None,
+                confidence=min(1.0, max(0.0, decision.confidence)),
+                source=decision.source,
+                latency_ms=round(per_ticket_ms, 3),
+                cost_usd=Decimal(0),
+            )
+            for ticket, decision, category in rows
+        ],
+        ignore_conflicts=True,  # a redelivered task running beside the first: one decision per ticket
+    )
+    return len(created)
+
+
+def _active_suggestions(ticket_ids: list[int]) -> dict[int, int]:
+    latest: dict[int, int] = {}
+    for ticket_id, suggestion_id in (
+        Suggestion.objects.filter(ticket_id__in=ticket_ids)
+        .order_by("created_at", "pk")
+        .values_list("ticket_id", "pk")
+    ):
+        latest[ticket_id] = suggestion_id
+    return latest
