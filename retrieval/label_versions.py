@@ -112,29 +112,33 @@ def install_version(sha256: str) -> None:
 class _Loaded:
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.models: OrderedDict[str, LabelModel | None] = OrderedDict()
+        self.models: OrderedDict[tuple[str, str], LabelModel | None] = OrderedDict()
 
 
 _loaded = _Loaded()
 
 
 def load_version(sha256: str) -> LabelModel | None:
-    """Version ``sha256`` (loaded once per process), or None when missing or unusable (logged)."""
+    """Version ``sha256`` (loaded once per process and embedding model), or None when missing or
+    unusable (logged): a version fitted on vectors of another embedding model (one tuned since) is
+    unusable, since its vectors and the new ones do not compare."""
     from retrieval.errors import IndexLoadError
     from retrieval.label_model import LabelModel
     from retrieval.services import embedder
 
+    embedding_model = embedder().name
+    key = (sha256, embedding_model)
     with _loaded.lock:
-        if sha256 in _loaded.models:
-            _loaded.models.move_to_end(sha256)
-            return _loaded.models[sha256]
+        if key in _loaded.models:
+            _loaded.models.move_to_end(key)
+            return _loaded.models[key]
         model: LabelModel | None
         try:
-            model = LabelModel.load(version_path(sha256), embedding_model=embedder().name)
+            model = LabelModel.load(version_path(sha256), embedding_model=embedding_model)
         except (IndexLoadError, OSError, ValueError) as exc:
             logger.warning("label model version %s unusable (%s)", sha256[:12], exc)
             model = None
-        _loaded.models[sha256] = model
+        _loaded.models[key] = model
         while len(_loaded.models) > LOADED_VERSIONS:
             _loaded.models.popitem(last=False)
         return model

@@ -205,3 +205,32 @@ def make_resolved_history_extra(data: dict[str, tuple[str, str, list[tuple[str, 
                 resolution=resolution,
             )
     index_missing_resolved()
+
+
+def test_a_version_fitted_under_another_embedder_leaves_the_decision_to_the_current_file(
+    history: dict[str, Category],
+) -> None:
+    """Adopting a tuned embedder refits the current label model; a registered version fitted on the old
+    embedder's vectors cannot score the new ones, so the current file decides and no version is stamped."""
+    import dataclasses
+
+    from retrieval.label_services import train_label_model
+    from retrieval.label_versions import fit_candidate, load_version, save_version
+    from retrieval.services import embedder
+    from tickets.pipeline.versions import label_probs_for
+
+    candidate = fit_candidate(holdout_share=0.1)
+    assert candidate.model is not None
+    foreign = dataclasses.replace(candidate.model, embedding_model="another-embedder-tuned-0123")
+    saved = save_version(foreign)
+    version = model_register(
+        name="before tuning", actor="tester", artefact_hash=saved.sha256, format_version=saved.format_version
+    )
+    model_promote(decision_model_id=version.pk, to="active", actor="alice")
+    forget_pointers()
+    train_label_model()
+    assert load_version(saved.sha256) is None
+    texts = ["The VPN tunnel drops every few minutes at home."]
+    probs, marks = label_probs_for([1], texts, embedder().encode(texts))
+    assert probs[0] is not None and max(probs[0], key=probs[0].__getitem__) == "VPN"
+    assert marks == [{}]

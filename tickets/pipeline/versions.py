@@ -123,16 +123,26 @@ def label_probs_for(
         return (list(legacy) if legacy is not None else [None] * len(texts)), [{} for _ in texts]
     chosen = [version_for(ticket_id, live) for ticket_id in ticket_ids]
     probs: list[dict[str, float] | None] = [None] * len(texts)
+    unusable: list[int] = []
     for ref in {ref for ref, _ in chosen if ref is not None}:
         rows = [row for row, (r, _) in enumerate(chosen) if r == ref]
         predicted = predict_with_version(
             ref.artefact_hash, texts=[texts[r] for r in rows], embeddings=vectors[rows]
         )
-        if predicted is None:  # the version's artefact is unusable: neighbour votes decide (logged)
+        if predicted is None:  # the version's artefact is unusable (logged): e.g. fitted before a
+            unusable.extend(rows)  # tuned embedder was adopted; the current file decides these
             continue
         for row, value in zip(rows, predicted, strict=True):
             probs[row] = value
-    marks = [{"decision_model_id": ref.id, "canary": canary} if ref else {} for ref, canary in chosen]
+    if unusable:
+        current = predict_label_probs(texts=[texts[r] for r in unusable], embeddings=vectors[unusable])
+        if current is not None:
+            for row, value in zip(unusable, current, strict=True):
+                probs[row] = value
+    marks = [
+        {"decision_model_id": ref.id, "canary": canary} if ref and row not in unusable else {}
+        for row, (ref, canary) in enumerate(chosen)
+    ]
     return probs, marks
 
 
