@@ -205,6 +205,8 @@ class Command(BaseCommand):
                     workspace,
                     tests.tickets,
                     min_confidence=options["suggestion_min_confidence"],
+                    processes=max(1, options["processes"]),
+                    threads=settings.SWITCHBOARD_THREADS,
                     progress=_advance(bar),
                 )
         runner = Runner(
