@@ -148,16 +148,22 @@ def leave_one_out_queries(
 
 
 def learn_answer_map(
-    *, doc_ids: Sequence[int], vectors: np.ndarray, answer_vectors: Mapping[int, np.ndarray]
+    *,
+    doc_ids: Sequence[int],
+    vectors: np.ndarray,
+    answer_vectors: Mapping[int, np.ndarray],
+    decided_categories: Sequence[str | None],
 ) -> tuple[AnswerMap | None, np.ndarray | None]:
-    """The ticket-to-answer map fitted on the history tickets with an answer, and each ticket's
-    predicted answer from a map fitted without it (cross-fitted: one row per ``doc_ids`` entry, for
-    :func:`leave_one_out_queries`); (None, None) with too few answers to learn from."""
+    """The ticket-to-answer map fitted on the history tickets with an answer (their embeddings and the
+    categories decided for them, as for :func:`leave_one_out_queries`), and each ticket's predicted
+    answer from a map fitted without it (cross-fitted: one row per ``doc_ids`` entry); (None, None)
+    with too few answers to learn from."""
     rows = [row for row, doc_id in enumerate(doc_ids) if answer_vectors.get(int(doc_id)) is not None]
     if len(rows) < MIN_ROWS:
         return None, None
     tickets = np.asarray(vectors, dtype=np.float64)[rows]
     answers = np.vstack([answer_vectors[int(doc_ids[row])] for row in rows]).astype(np.float64)
+    categories = [decided_categories[row] for row in rows]
     predicted = np.zeros((len(doc_ids), answers.shape[1]), dtype=np.float64)
-    predicted[rows] = cross_fitted(tickets, answers)
-    return fit_answer_map(tickets, answers), predicted
+    predicted[rows] = cross_fitted(tickets, answers, categories)
+    return fit_answer_map(tickets, answers, categories), predicted

@@ -248,7 +248,7 @@ class AnswerRanker:
             query_vector=query_vector,
             category_centroid=self.centroids.get(decided_category or ""),
             predicted_answer=(
-                self.answer_map.predict(query_vector)
+                self.answer_map.predict(query_vector, [decided_category])
                 if self.answer_map is not None and query_vector is not None
                 else None
             ),
@@ -279,6 +279,7 @@ class AnswerRanker:
             "stats": self.stats,
             "centroids": {name: vector.round(6).tolist() for name, vector in self.centroids.items()},
             "answer_map_dim": None if self.answer_map is None else int(self.answer_map.bias.shape[0]),
+            "answer_map_categories": [] if self.answer_map is None else list(self.answer_map.categories),
         }
         payload = b"" if self.answer_map is None else self.answer_map.to_bytes()
         write_container(Path(path), MAGIC, header, payload)
@@ -309,7 +310,11 @@ class AnswerRanker:
                 for name, vector in (header.get("centroids") or {}).items()
             },
             answer_map=(
-                AnswerMap.from_bytes(bytes(payload), int(header["answer_map_dim"]))
+                AnswerMap.from_bytes(
+                    bytes(payload),
+                    int(header["answer_map_dim"]),
+                    [str(name) for name in header.get("answer_map_categories") or []],
+                )
                 if header.get("answer_map_dim")
                 else None
             ),

@@ -154,15 +154,18 @@ def train_answer_ranker(
     categories = {r[0]: r[2] or "" for r in rows}
     vectors = np.vstack([np.frombuffer(bytes(entries[r[0]] or b""), dtype="<f4") for r in rows])
     doc_ids = [r[0] for r in rows]
-    answer_map, predicted = learn_answer_map(doc_ids=doc_ids, vectors=vectors, answer_vectors=answers)
+    # The recorded category stands in for the decided one (close to it where routing is good).
+    decided = [r[2] for r in rows]
+    answer_map, predicted = learn_answer_map(
+        doc_ids=doc_ids, vectors=vectors, answer_vectors=answers, decided_categories=decided
+    )
     queries = leave_one_out_queries(
         knowledge_base(),
         doc_ids=[r[0] for r in rows],
         texts=[texts[r[0]] for r in rows],
         vectors=vectors,
         answer_vectors=answers,
-        # The recorded category stands in for the decided one (close to it where routing is good).
-        decided_categories=[r[2] for r in rows],
+        decided_categories=decided,
         categories=categories,
         ages_days=_ages([r[0] for r in rows]),
         feedback=feedback_counts(doc_ids=[r[0] for r in rows]),

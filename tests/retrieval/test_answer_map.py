@@ -1,5 +1,5 @@
-"""The ticket-to-answer map: a ridge regression learned from history, cross-fitted for the history's own
-rows, stored as float32 bytes; and the ranker feature built on it."""
+"""The ticket-to-answer map: a ridge regression learned from history (ticket and decided category),
+cross-fitted for the history's own rows, stored as float32 bytes; and the ranker feature built on it."""
 
 from __future__ import annotations
 
@@ -38,37 +38,57 @@ def history(n: int, dim: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray
 
 def test_the_map_predicts_unseen_answers_and_survives_its_bytes() -> None:
     tickets, answers, _ = history(300)
-    learned = fit_answer_map(tickets[:200], answers[:200], alpha=0.01)
-    predicted = learned.predict(tickets[200:])
+    learned = fit_answer_map(tickets[:200], answers[:200], [None] * 200, alpha=0.01)
+    predicted = learned.predict(tickets[200:], [None] * 100)
     assert np.allclose(np.linalg.norm(predicted, axis=1), 1.0)
     assert float((predicted * answers[200:]).sum(axis=1).mean()) > 0.98
-    assert learned.predict(tickets[200]).shape == (8,)  # one ticket in, one answer out
-    again = AnswerMap.from_bytes(learned.to_bytes(), 8)
-    assert np.allclose(again.predict(tickets[200:]), predicted, atol=1e-5)
+    assert learned.predict(tickets[200], [None]).shape == (8,)  # one ticket in, one answer out
+    again = AnswerMap.from_bytes(learned.to_bytes(), 8, [])
+    assert np.allclose(again.predict(tickets[200:], [None] * 100), predicted, atol=1e-5)
     with pytest.raises(ValueError, match="expected"):
-        AnswerMap.from_bytes(learned.to_bytes()[:-4], 8)
+        AnswerMap.from_bytes(learned.to_bytes()[:-4], 8, [])
 
 
 def test_cross_fitted_rows_are_predicted_without_themselves() -> None:
     """With more dimensions than rows a map fitted on a row reproduces its answer; cross-fitted, the
     row's answer is predicted by the other folds only (as a new ticket's would be)."""
     tickets, answers, _ = history(15, dim=16)
-    in_sample = fit_answer_map(tickets, answers, alpha=1e-6).predict(tickets)
-    crossed = cross_fitted(tickets, answers, alpha=1e-6)
+    in_sample = fit_answer_map(tickets, answers, [None] * 15, alpha=1e-6).predict(tickets, [None] * 15)
+    crossed = cross_fitted(tickets, answers, [None] * 15, alpha=1e-6)
     assert float((in_sample * answers).sum(axis=1).min()) > 0.999
     assert float((crossed * answers).sum(axis=1).max()) < 0.99
+
+
+def test_the_decided_category_moves_the_prediction_and_an_unknown_one_is_ignored() -> None:
+    """Two categories whose answers differ by a constant direction the ticket does not show."""
+    rng = np.random.default_rng(3)
+    tickets = _unit(rng.normal(size=(200, 8)))
+    names = ["Refund" if i % 2 else "VPN" for i in range(200)]
+    offset = np.where(np.asarray(names)[:, None] == "Refund", 1.0, -1.0) * np.eye(8)[0]
+    answers = _unit(tickets + offset)
+    learned = fit_answer_map(tickets, answers, names)
+    assert learned.categories == ("Refund", "VPN")
+    assert float(learned.predict(tickets[1], ["Refund"]) @ answers[1]) > 0.98
+    assert float(learned.predict(tickets[1], ["VPN"]) @ answers[1]) < 0.8
+    again = AnswerMap.from_bytes(learned.to_bytes(), 8, learned.categories)
+    assert np.allclose(
+        again.predict(tickets[:4], names[:4]), learned.predict(tickets[:4], names[:4]), atol=1e-5
+    )
+    assert learned.predict(tickets[1], ["Never seen"]).shape == (8,)
 
 
 def test_learn_answer_map_skips_tickets_without_an_answer_and_needs_enough() -> None:
     tickets, answers, _ = history(60)
     with_answers = {i: answers[i] for i in range(60) if i % 3}
     learned, predicted = learn_answer_map(
-        doc_ids=list(range(60)), vectors=tickets, answer_vectors=with_answers
+        doc_ids=list(range(60)), vectors=tickets, answer_vectors=with_answers, decided_categories=[None] * 60
     )
     assert learned is not None and predicted is not None and predicted.shape == (60, 8)
     assert not predicted[0].any() and predicted[1].any()  # ticket 0 has no answer
     few = {i: answers[i] for i in range(10)}
-    assert learn_answer_map(doc_ids=list(range(60)), vectors=tickets, answer_vectors=few) == (None, None)
+    assert learn_answer_map(
+        doc_ids=list(range(60)), vectors=tickets, answer_vectors=few, decided_categories=[None] * 60
+    ) == (None, None)
 
 
 def test_the_ranker_learns_to_follow_the_predicted_answer_and_keeps_its_map(tmp_path: Path) -> None:
@@ -90,7 +110,7 @@ def test_the_ranker_learns_to_follow_the_predicted_answer_and_keeps_its_map(tmp_
     matrix = queries[0].matrix
     assert matrix[:, FEATURES.index("answer_to_predicted_gap")].max() == 0.0
     tickets, answers, _ = history(50, dim=6)
-    learned = fit_answer_map(tickets, answers)
+    learned = fit_answer_map(tickets, answers, [None] * 50)
     ranker = fit_answer_ranker(queries, embedding_model="m", answer_map=learned)
     assert ranker.stats["oof_usable_share_top"] > 0.95
     assert ranker.stats["oof_usable_share_first_retrieved"] < 0.5
@@ -98,9 +118,11 @@ def test_the_ranker_learns_to_follow_the_predicted_answer_and_keeps_its_map(tmp_
     ranker.save(path)
     loaded = AnswerRanker.load(path, embedding_model="m")
     assert loaded.answer_map is not None
-    assert np.allclose(loaded.answer_map.predict(tickets), learned.predict(tickets), atol=1e-5)
+    assert np.allclose(
+        loaded.answer_map.predict(tickets, [None] * 50), learned.predict(tickets, [None] * 50), atol=1e-5
+    )
     candidates = [Candidate(doc_id=1, dense=0.7), Candidate(doc_id=2, dense=0.7)]
-    target = learned.predict(tickets[0])
+    target = learned.predict(tickets[0], [None])
     options = np.vstack([_unit(-target), target])
     assert features(candidates, options, decided_category=None, predicted_answer=target)[
         :, FEATURES.index("answer_to_predicted")

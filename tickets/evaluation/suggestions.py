@@ -166,7 +166,9 @@ def _ranker(ws: Workspace, history: np.ndarray, by_row: dict[int, np.ndarray]) -
         decided = [None] * len(ws.history)
     categories = {i: t.category for i, t in enumerate(ws.history)}
     doc_ids = list(range(len(ws.history)))
-    answer_map, predicted = learn_answer_map(doc_ids=doc_ids, vectors=vectors, answer_vectors=by_row)
+    answer_map, predicted = learn_answer_map(
+        doc_ids=doc_ids, vectors=vectors, answer_vectors=by_row, decided_categories=decided
+    )
     queries = leave_one_out_queries(
         ws.kb,
         doc_ids=doc_ids,
