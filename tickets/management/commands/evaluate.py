@@ -51,7 +51,7 @@ class Command(BaseCommand):
             "--processes",
             type=int,
             default=1,
-            help="Embed the history in this many processes (one thread each).",
+            help="Embed the history and the answers in this many processes (one thread each).",
         )
         parser.add_argument("--backend", choices=("llamacpp", "openai"), help="Default: LLM_BACKEND.")
         parser.add_argument("--llm-base-url", help="Default: LLM_BASE_URL.")
