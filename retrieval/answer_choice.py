@@ -12,10 +12,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from retrieval.answer_map import MIN_ROWS, AnswerMap, cross_fitted, fit_answer_map
 from retrieval.answer_ranker import Candidate, TrainingQuery, training_query
 
-CANDIDATES = 10
-"""Retrieved tickets whose answers are ranked (the decision itself uses the first PIPELINE_TOP_K)."""
+CANDIDATES = 20
+"""Retrieved tickets whose answers are ranked (the decision itself uses the first PIPELINE_TOP_K): 20
+rather than 10 raised the out-of-fold usable share of the top choice on bitext from 77.9% to 79.0%."""
 
 
 class HitLike(Protocol):
@@ -103,6 +105,7 @@ def leave_one_out_queries(
     categories: Mapping[int, str] | None = None,
     ages_days: Mapping[int, float] | None = None,
     feedback: Mapping[int, Feedback] | None = None,
+    predicted_answers: np.ndarray | None = None,
     k: int = CANDIDATES,
     progress: Callable[[int], None] | None = None,
 ) -> list[TrainingQuery]:
@@ -110,7 +113,8 @@ def leave_one_out_queries(
     answer is usable for it. ``decided_categories`` are the categories decided for each ticket out of
     fold (the label model's out-of-fold choice), as a new ticket's would be; ``categories`` are the
     history tickets' recorded categories, whose mean answers (without the ticket's own) feed
-    ``answer_to_category``."""
+    ``answer_to_category``; ``predicted_answers`` (one row per ticket, cross-fitted: see
+    :func:`learn_answer_map`) feed ``answer_to_predicted``."""
     sums = CategorySums(answer_vectors, categories or {})
     queries = []
     for row, doc_id in enumerate(doc_ids):
@@ -129,6 +133,7 @@ def leave_one_out_queries(
                     truth,
                     decided_category=decided_categories[row],
                     query_vector=vectors[row],
+                    predicted_answer=None if predicted_answers is None else predicted_answers[row],
                     category_centroid=sums.centroid(
                         decided_categories[row],
                         without=truth
@@ -140,3 +145,25 @@ def leave_one_out_queries(
         if progress:
             progress(1)
     return queries
+
+
+def learn_answer_map(
+    *,
+    doc_ids: Sequence[int],
+    vectors: np.ndarray,
+    answer_vectors: Mapping[int, np.ndarray],
+    decided_categories: Sequence[str | None],
+) -> tuple[AnswerMap | None, np.ndarray | None]:
+    """The ticket-to-answer map fitted on the history tickets with an answer (their embeddings and the
+    categories decided for them, as for :func:`leave_one_out_queries`), and each ticket's predicted
+    answer from a map fitted without it (cross-fitted: one row per ``doc_ids`` entry); (None, None)
+    with too few answers to learn from."""
+    rows = [row for row, doc_id in enumerate(doc_ids) if answer_vectors.get(int(doc_id)) is not None]
+    if len(rows) < MIN_ROWS:
+        return None, None
+    tickets = np.asarray(vectors, dtype=np.float64)[rows]
+    answers = np.vstack([answer_vectors[int(doc_ids[row])] for row in rows]).astype(np.float64)
+    categories = [decided_categories[row] for row in rows]
+    predicted = np.zeros((len(doc_ids), answers.shape[1]), dtype=np.float64)
+    predicted[rows] = cross_fitted(tickets, answers, categories)
+    return fit_answer_map(tickets, answers, categories), predicted

@@ -19,7 +19,10 @@ Features of each candidate (plain data in, see :class:`Candidate`):
   itself (an answer that speaks to this request), and its distance to the best one (0 without the
   ticket's embedding);
 - ``answer_to_category``: the answer's cosine to the mean answer of the decided category in history
-  (how typical an answer of that category it is: the best guess at what the real answer looks like).
+  (how typical an answer of that category it is);
+- ``answer_to_predicted``, ``answer_to_predicted_gap``: the answer's cosine to the answer predicted for
+  this ticket by :mod:`retrieval.answer_map` (a ticket-to-answer map learned from history), and its
+  distance to the best one (0 without a map).
 
 A logistic regression learns the weights from the company's history by leave-one-out (each history
 ticket's neighbours without itself; a candidate is positive when its answer is usable for that ticket);
@@ -29,7 +32,8 @@ feature does not vary in the training data its weight is a fixed prior (:data:`F
 so in the artefact's stats.
 
 The artefact is one small container file (:mod:`retrieval._storage`): a JSON header with the format
-version, the answer embedding model, the weights and the calibration, and no pickle. Without one,
+version, the answer embedding model, the weights and the calibration, and the answer map's matrix as
+its float32 payload; no pickle. Without one,
 :func:`unlearned_ranker` scores with fixed weights and marks its confidence uncalibrated (never used
 to abstain). No Django here; scikit-learn loads inside the fitting functions.
 """
@@ -45,9 +49,10 @@ from typing import Any
 import numpy as np
 
 from retrieval._storage import read_container, write_container
+from retrieval.answer_map import AnswerMap
 from retrieval.errors import IndexLoadError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAGIC = b"SBANSWR1"
 USABLE_SIMILARITY = 0.8
 FEATURES = (
@@ -63,6 +68,8 @@ FEATURES = (
     "answer_to_ticket",
     "answer_to_ticket_gap",
     "answer_to_category",
+    "answer_to_predicted",
+    "answer_to_predicted_gap",
 )
 FEEDBACK_PRIOR = 2.0
 """Weight of the feedback feature (on its raw -1..1 scale) while history holds no feedback to learn it."""
@@ -126,9 +133,11 @@ def features(
     decided_category: str | None,
     query_vector: np.ndarray | None = None,
     category_centroid: np.ndarray | None = None,
+    predicted_answer: np.ndarray | None = None,
 ) -> np.ndarray:
     """The feature matrix, one row per candidate (columns in :data:`FEATURES` order); ``query_vector``
-    is the new ticket's embedding, ``category_centroid`` the mean answer of the decided category."""
+    is the new ticket's embedding, ``category_centroid`` the mean answer of the decided category,
+    ``predicted_answer`` the answer :mod:`retrieval.answer_map` predicts for the ticket."""
     n = len(candidates)
     if n == 0:
         return np.zeros((0, len(FEATURES)), dtype=np.float64)
@@ -153,8 +162,15 @@ def features(
     centroid = None if category_centroid is None else np.asarray(category_centroid, dtype=np.float64)
     norm = float(np.linalg.norm(centroid)) if centroid is not None else 0.0
     to_category = vectors @ (centroid / norm) if centroid is not None and norm > 0 else np.zeros(n)
+    to_predicted = (
+        vectors @ np.asarray(predicted_answer, dtype=np.float64).reshape(-1)
+        if predicted_answer is not None
+        else np.zeros(n)
+    )
     columns = {
         "answer_to_category": to_category,
+        "answer_to_predicted": to_predicted,
+        "answer_to_predicted_gap": to_predicted - to_predicted.max(),
         "answer_to_ticket": to_ticket,
         "answer_to_ticket_gap": to_ticket - to_ticket.max(),
         "dense": dense,
@@ -198,6 +214,8 @@ class AnswerRanker:
     stats: dict[str, Any] = field(default_factory=dict)
     centroids: dict[str, np.ndarray] = field(default_factory=dict)
     """The mean answer embedding of each category in history (``answer_to_category``)."""
+    answer_map: AnswerMap | None = None
+    """The ticket-to-answer map learned from history (``answer_to_predicted``)."""
 
     @property
     def calibrated(self) -> bool:
@@ -229,6 +247,11 @@ class AnswerRanker:
             decided_category=decided_category,
             query_vector=query_vector,
             category_centroid=self.centroids.get(decided_category or ""),
+            predicted_answer=(
+                self.answer_map.predict(query_vector, [decided_category])
+                if self.answer_map is not None and query_vector is not None
+                else None
+            ),
         )
         scores = self.scores(matrix)
         probabilities = self.probabilities(scores)
@@ -255,13 +278,16 @@ class AnswerRanker:
             "recommended_threshold": self.recommended_threshold,
             "stats": self.stats,
             "centroids": {name: vector.round(6).tolist() for name, vector in self.centroids.items()},
+            "answer_map_dim": None if self.answer_map is None else int(self.answer_map.bias.shape[0]),
+            "answer_map_categories": [] if self.answer_map is None else list(self.answer_map.categories),
         }
-        write_container(Path(path), MAGIC, header, b"")
+        payload = b"" if self.answer_map is None else self.answer_map.to_bytes()
+        write_container(Path(path), MAGIC, header, payload)
 
     @classmethod
     def load(cls, path: Path, *, embedding_model: str) -> AnswerRanker:
         """Raises FileNotFoundError, IndexCorrupt, IndexFormatMismatch or :class:`AnswerRankerStale`."""
-        header, _ = read_container(Path(path), MAGIC, format_version=FORMAT_VERSION)
+        header, payload = read_container(Path(path), MAGIC, format_version=FORMAT_VERSION)
         if header.get("embedding_model") != embedding_model:
             raise AnswerRankerStale(
                 f"{path}: fitted on answers embedded by {header.get('embedding_model')!r}, "
@@ -283,6 +309,15 @@ class AnswerRanker:
                 str(name): np.asarray(vector, dtype=np.float64)
                 for name, vector in (header.get("centroids") or {}).items()
             },
+            answer_map=(
+                AnswerMap.from_bytes(
+                    bytes(payload),
+                    int(header["answer_map_dim"]),
+                    [str(name) for name in header.get("answer_map_categories") or []],
+                )
+                if header.get("answer_map_dim")
+                else None
+            ),
         )
 
 
@@ -321,6 +356,7 @@ def training_query(
     decided_category: str | None,
     query_vector: np.ndarray | None = None,
     category_centroid: np.ndarray | None = None,
+    predicted_answer: np.ndarray | None = None,
 ) -> TrainingQuery:
     matrix = features(
         candidates,
@@ -328,6 +364,7 @@ def training_query(
         decided_category=decided_category,
         query_vector=query_vector,
         category_centroid=category_centroid,
+        predicted_answer=predicted_answer,
     )
     vectors = np.asarray(answer_vectors, dtype=np.float64).reshape(len(candidates), -1)
     similarity = vectors @ np.asarray(true_answer, dtype=np.float64) if len(candidates) else np.zeros(0)
@@ -397,6 +434,7 @@ def fit_answer_ranker(
     *,
     embedding_model: str,
     centroids: dict[str, np.ndarray] | None = None,
+    answer_map: AnswerMap | None = None,
     target_precision: float = 0.95,
     folds: int = FOLDS,
     c: float = 1.0,
@@ -462,4 +500,5 @@ def fit_answer_ranker(
         recommended_threshold=threshold,
         stats=stats,
         centroids=dict(centroids or {}),
+        answer_map=answer_map,
     )

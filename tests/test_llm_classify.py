@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -158,6 +159,49 @@ def test_a_draft_may_only_cite_retrieved_tickets(server: ScriptedServer) -> None
     assert good.draft == "Please reinstall the VPN profile." and good.draft_citations == (11,)
     bad = draft_reply(backend=_backend(server), ticket_text=TICKET, neighbours=NEIGHBOURS)
     assert not bad.draft and bad.calls[0].outcome == "invalid"
+
+
+def test_a_timed_out_call_records_the_time_it_took(server: ScriptedServer) -> None:
+    server.script(Reply(delay=0.6, body={}), Reply(delay=0.6, body={}))
+    backend = OpenAIBackend(
+        base_url=server.base_url,
+        model="m",
+        timeout=0.3,
+        max_retries=0,
+        breaker=CircuitBreaker(failure_threshold=100),
+    )
+    verdict = ask_model(backend=backend, ticket_text=TICKET, neighbours=NEIGHBOURS, taxonomy=TAXONOMY)
+    [call] = verdict.calls
+    assert call.outcome == "unavailable" and 300 <= call.latency_ms < 5000
+    draft = draft_reply(backend=backend, ticket_text=TICKET, neighbours=NEIGHBOURS, pricing=PRICING)
+    [call] = draft.calls
+    assert (call.purpose, call.outcome) == ("draft", "unavailable") and 300 <= call.latency_ms < 5000
+    assert call.energy_wh == pytest.approx(300 * call.latency_ms / 3_600_000)
+
+
+def test_an_answer_that_is_not_json_records_its_tokens_and_cost(server: ScriptedServer) -> None:
+    server.script(
+        replace(completion("Sure! The category is VPN.", prompt_tokens=400, completion_tokens=48), delay=0.2),
+        completion('{"reply": "Reinstall the VPN pro', prompt_tokens=500, completion_tokens=400),
+    )
+    verdict = ask_model(
+        backend=_backend(server),
+        ticket_text=TICKET,
+        neighbours=NEIGHBOURS,
+        taxonomy=TAXONOMY,
+        pricing=PRICING,
+    )
+    [call] = verdict.calls
+    assert (call.outcome, call.prompt_tokens, call.completion_tokens) == ("invalid", 400, 48)
+    assert call.cost_usd == pytest.approx((400 * 0.5 + 48 * 1.5) / 1e6) and call.latency_ms >= 200
+    draft = draft_reply(backend=_backend(server), ticket_text=TICKET, neighbours=NEIGHBOURS, pricing=PRICING)
+    [call] = draft.calls
+    assert not draft.draft and (call.outcome, call.prompt_tokens, call.completion_tokens) == (
+        "invalid",
+        500,
+        400,
+    )
+    assert call.cost_usd == pytest.approx((500 * 0.5 + 400 * 1.5) / 1e6) and call.latency_ms > 0
 
 
 def test_the_embedded_model_classifies_among_the_candidates() -> None:

@@ -126,7 +126,7 @@ def train_answer_ranker(
     ``evaluate`` run with drafting showed (``LLM_DRAFT_REPLIES=auto`` follows it)."""
     import numpy as np
 
-    from retrieval.answer_choice import CategorySums, leave_one_out_queries
+    from retrieval.answer_choice import CategorySums, learn_answer_map, leave_one_out_queries
     from retrieval.answer_ranker import fit_answer_ranker
     from retrieval.answer_services import current_answer_ranker, save_answer_ranker
     from retrieval.models import KnowledgeEntry
@@ -153,20 +153,29 @@ def train_answer_ranker(
     answers = kb_answer_vectors(doc_ids=[r[0] for r in rows], answers={r[0]: r[1] for r in rows})
     categories = {r[0]: r[2] or "" for r in rows}
     vectors = np.vstack([np.frombuffer(bytes(entries[r[0]] or b""), dtype="<f4") for r in rows])
+    doc_ids = [r[0] for r in rows]
+    # The recorded category stands in for the decided one (close to it where routing is good).
+    decided = [r[2] for r in rows]
+    answer_map, predicted = learn_answer_map(
+        doc_ids=doc_ids, vectors=vectors, answer_vectors=answers, decided_categories=decided
+    )
     queries = leave_one_out_queries(
         knowledge_base(),
         doc_ids=[r[0] for r in rows],
         texts=[texts[r[0]] for r in rows],
         vectors=vectors,
         answer_vectors=answers,
-        # The recorded category stands in for the decided one (close to it where routing is good).
-        decided_categories=[r[2] for r in rows],
+        decided_categories=decided,
         categories=categories,
         ages_days=_ages([r[0] for r in rows]),
         feedback=feedback_counts(doc_ids=[r[0] for r in rows]),
+        predicted_answers=predicted,
     )
     ranker = fit_answer_ranker(
-        queries, embedding_model=model.name, centroids=CategorySums(answers, categories).centroids()
+        queries,
+        embedding_model=model.name,
+        centroids=CategorySums(answers, categories).centroids(),
+        answer_map=answer_map,
     )
     previous = current_answer_ranker().stats.get("drafting_beats_stored")
     verdict = draft_beats_stored if draft_beats_stored is not None else previous

@@ -10,6 +10,7 @@ every call made, so the caller can fall back to retrieval alone (degraded mode).
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -136,8 +137,13 @@ def ask_model(
     for sample in range(max(1, samples)):
         temperature, seed = (0.0, None) if samples <= 1 else (0.7, 1000 + sample)
         try:
-            result = backend.chat_json(
-                messages=messages, schema=schema, max_tokens=max_tokens, temperature=temperature, seed=seed
+            result = _timed_chat(
+                backend,
+                messages=messages,
+                schema=schema,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                seed=seed,
             )
         except ModelError as error:
             calls.append(_failed_call(backend, prompt.version, error, pricing))
@@ -205,7 +211,7 @@ def draft_reply(
         "additionalProperties": False,
     }
     try:
-        result = backend.chat_json(messages=messages, schema=schema, max_tokens=max_tokens)
+        result = _timed_chat(backend, messages=messages, schema=schema, max_tokens=max_tokens)
     except ModelError as error:
         call = _failed_call(backend, prompt.version, error, pricing, purpose="draft")
         return ModelVerdict(calls=(call,), unavailable=isinstance(error, ModelUnavailable), error=str(error))
@@ -250,6 +256,18 @@ def _check_answer(
     return checked
 
 
+def _timed_chat(backend: ChatBackend, **request: Any) -> ChatResult:
+    """``backend.chat_json(**request)``; a failure carries the time it took when the backend did not
+    say (a timeout, a refusal, an open circuit), so a failed call is not recorded as free."""
+    started = time.perf_counter()
+    try:
+        return backend.chat_json(**request)
+    except ModelError as error:
+        if not error.latency_ms:
+            error.latency_ms = (time.perf_counter() - started) * 1000
+        raise
+
+
 def _call(
     result: ChatResult,
     prompt_version: str,
@@ -287,17 +305,18 @@ def _failed_call(
         ModelResponseInvalid: "invalid",
         ModelRequestRejected: "error",
     }.get(type(error), "error")
-    latency_ms = float(getattr(error, "latency_ms", 0.0))
+    latency_ms = float(error.latency_ms)
     return CallRecord(
         purpose=purpose,
         backend=backend.name,
         model=backend.model,
         prompt_version=prompt_version,
-        prompt_tokens=0,
-        completion_tokens=0,
+        prompt_tokens=error.prompt_tokens,
+        completion_tokens=error.completion_tokens,
         latency_ms=latency_ms,
         outcome=outcome,
         error=str(error)[:500],
+        cost_usd=pricing.cost_usd(error.prompt_tokens, error.completion_tokens),
         energy_wh=pricing.energy_wh(latency_ms),
     )
 

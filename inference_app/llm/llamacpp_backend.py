@@ -197,21 +197,27 @@ class LlamaCppBackend:
                     seed=seed,
                 )
             except ValueError as exc:  # e.g. "Requested tokens (5000) exceed context window of 4096"
-                raise ModelRequestRejected(f"llama.cpp refused the request: {exc}") from exc
+                raise ModelRequestRejected(f"llama.cpp refused the request: {exc}").with_usage(
+                    latency_ms=(time.perf_counter() - started) * 1000
+                ) from exc
             latency_ms = (time.perf_counter() - started) * 1000
         content = response["choices"][0]["message"]["content"] or ""
+        usage = response.get("usage") or {}
+        prompt_tokens = int(usage.get("prompt_tokens", 0))
+        completion_tokens = int(usage.get("completion_tokens", 0))
         try:
             json.loads(content)
         except json.JSONDecodeError as exc:
             finish = response["choices"][0].get("finish_reason")
             raise ModelResponseInvalid(
                 f"The model's answer is not JSON ({exc.msg}; finish_reason={finish})", raw=content
+            ).with_usage(
+                latency_ms=latency_ms, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
             ) from exc
-        usage = response.get("usage") or {}
         return ChatResult(
             content=content,
-            prompt_tokens=int(usage.get("prompt_tokens", 0)),
-            completion_tokens=int(usage.get("completion_tokens", 0)),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
             latency_ms=latency_ms,
             backend=self.name,
             model=self.model,

@@ -202,6 +202,10 @@ class OpenAIBackend:
             ) from None
         if not isinstance(content, str):
             raise ModelResponseInvalid(f"{self.model} returned no text content", raw=repr(content))
+        usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+        prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        completion_tokens = int(usage.get("completion_tokens") or 0)
+        latency_ms = (time.perf_counter() - started) * 1000
         try:
             json.loads(content)
         except ValueError as exc:
@@ -209,13 +213,14 @@ class OpenAIBackend:
             hint = " (cut off at max_tokens)" if finish == "length" else ""
             raise ModelResponseInvalid(
                 f"{self.model} returned content that is not JSON{hint}: {exc}", raw=content[:MAX_RAW_CHARS]
+            ).with_usage(
+                latency_ms=latency_ms, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
             ) from None
-        usage = body.get("usage") or {}
         return ChatResult(
             content=content,
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            completion_tokens=int(usage.get("completion_tokens") or 0),
-            latency_ms=(time.perf_counter() - started) * 1000,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            latency_ms=latency_ms,
             backend=self.name,
             model=str(body.get("model") or self.model),
         )

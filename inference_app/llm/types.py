@@ -10,7 +10,23 @@ Message = Mapping[str, str]  # {"role": "system" | "user" | "assistant", "conten
 
 
 class ModelError(Exception):
-    """A call to the language model did not produce a usable answer."""
+    """A call to the language model did not produce a usable answer.
+
+    What the failed call cost, where the backend knows it: ``latency_ms`` (the time it spent, retries
+    included) and the tokens of an answer that came back unusable (set by :meth:`with_usage`)."""
+
+    latency_ms: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def with_usage(
+        self, *, latency_ms: float | None = None, prompt_tokens: int = 0, completion_tokens: int = 0
+    ) -> ModelError:
+        """This error, carrying the cost of the call that produced it (returned, for ``raise``)."""
+        if latency_ms is not None:
+            self.latency_ms = float(latency_ms)
+        self.prompt_tokens, self.completion_tokens = int(prompt_tokens), int(completion_tokens)
+        return self
 
 
 class ModelUnavailable(ModelError):

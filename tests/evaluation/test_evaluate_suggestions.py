@@ -9,6 +9,7 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.core.management import call_command
 
@@ -94,3 +95,33 @@ def test_evaluate_reports_suggestions_per_mode(tmp_path: Path) -> None:
     call_command("evaluate", *args, stdout=io.StringIO())
     again = json.loads((output / "report.json").read_text())["modes"]["retrieval"]["suggestion"]
     assert again["usable_share"] == block["usable_share"] and again["ece"] == block["ece"]
+
+
+def test_each_distinct_answer_is_embedded_once_and_the_files_are_reused(tmp_path: Path) -> None:
+    """Templated replies repeat: history and test answers are embedded together, each text once, and a
+    second call reads the saved files instead of embedding again."""
+    from django.conf import settings
+
+    from retrieval.embeddings import get_embedder
+    from tickets.evaluation.suggestions import answer_vectors
+
+    embedder = get_embedder(settings.EMBEDDING_MODEL)
+    history = [
+        "Refunded the duplicate charge.",
+        "",
+        "Unlocked your account.",
+        "Refunded the duplicate charge.",
+    ]
+    test = ["Unlocked your account.", "A reply seen only in test."]
+    paths = [tmp_path / "history.npy", tmp_path / "test.npy"]
+    embedded: list[int] = []
+    first = answer_vectors(paths, [history, test], embedder, progress=embedded.append)
+    assert sum(embedded) == 3  # three distinct non-empty texts
+    assert first[0].shape == (4, embedder.dim) and first[1].shape == (2, embedder.dim)
+    assert np.allclose(first[0][0], first[0][3]) and np.allclose(first[0][2], first[1][0])
+    assert not first[0][1].any()  # no answer, no vector
+    # the same text embedded alone (int8 quantisation varies a little with the batch)
+    assert float(first[1][1] @ embedder.encode(["A reply seen only in test."])[0]) > 0.98
+    embedded.clear()
+    again = answer_vectors(paths, [history, test], embedder, progress=embedded.append)
+    assert embedded == [] and all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))

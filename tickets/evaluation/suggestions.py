@@ -22,6 +22,7 @@ from retrieval.answer_choice import (
     CANDIDATES,
     CategorySums,
     candidates_from_hits,
+    learn_answer_map,
     leave_one_out_queries,
 )
 from retrieval.answer_ranker import AnswerRanker, fit_answer_ranker
@@ -36,32 +37,73 @@ if TYPE_CHECKING:
 HISTORY_ANSWERS_FILE = "history_answer_vectors.npy"
 TEST_ANSWERS_FILE = "test_answer_vectors.npy"
 RANKER_FILE = "answer_ranker.bin"
-BATCH = 128
+BATCH = 256
 BASELINE_TOP = 5
 
 
-def answer_vectors(
-    path: Path, answers: Sequence[str], embedder: Any, progress: Callable[[int], None] | None = None
-) -> np.ndarray:
-    """Embeddings of ``answers`` (zero rows for empty ones), from ``path`` when complete."""
+def _stored(path: Path, rows: int, dim: int) -> np.ndarray | None:
     if path.is_file():
         try:
             stored = np.load(path, allow_pickle=False)
-            if stored.shape == (len(answers), embedder.dim):
+            if stored.shape == (rows, dim):
                 return np.asarray(stored, dtype=np.float32)
         except (OSError, ValueError):
             pass  # damaged by an interruption: embed again
-    matrix = np.zeros((len(answers), embedder.dim), dtype=np.float32)
-    present = [i for i, text in enumerate(answers) if text.strip()]
-    for start in range(0, len(present), BATCH):
-        rows = present[start : start + BATCH]
-        matrix[rows] = embedder.encode([answers[i] for i in rows])
-        if progress:
-            progress(len(rows))
+    return None
+
+
+def _save(path: Path, matrix: np.ndarray) -> None:
     buffer = io.BytesIO()
     np.save(buffer, matrix, allow_pickle=False)
     atomic_write(path, [buffer.getbuffer()])
-    return matrix
+
+
+def answer_vectors(
+    paths: Sequence[Path],
+    answer_lists: Sequence[Sequence[str]],
+    embedder: Any,
+    *,
+    processes: int = 1,
+    threads: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> list[np.ndarray]:
+    """Embeddings of each list of answers (zero rows for empty ones), each from its path when complete.
+
+    Each distinct answer text is embedded once, whichever list and row it is in (templated replies
+    repeat), in batches across ``processes`` (one thread each), the longest-first order left to the
+    embedder."""
+    from retrieval.parallel import encode_batches
+
+    found = [_stored(p, len(a), embedder.dim) for p, a in zip(paths, answer_lists, strict=True)]
+    distinct: dict[str, int] = {}
+    for stored, answers in zip(found, answer_lists, strict=True):
+        if stored is None:
+            for text in answers:
+                if text.strip():
+                    distinct.setdefault(text, len(distinct))
+    texts = list(distinct)
+    unique = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    batches = [texts[start : start + BATCH] for start in range(0, len(texts), BATCH)]
+    done = 0
+    embedded = (
+        (embedder.encode(batch) for batch in batches)
+        if processes <= 1
+        else encode_batches(batches, model=embedder.name, processes=processes, threads=threads)
+    )
+    for vectors in embedded:
+        unique[done : done + len(vectors)] = vectors
+        done += len(vectors)
+        if progress:
+            progress(len(vectors))
+    results = []
+    for stored, answers, path in zip(found, answer_lists, paths, strict=True):
+        if stored is None:
+            stored = np.zeros((len(answers), embedder.dim), dtype=np.float32)
+            rows = [i for i, text in enumerate(answers) if text.strip()]
+            stored[rows] = unique[[distinct[answers[i]] for i in rows]]
+            _save(path, stored)
+        results.append(stored)
+    return results
 
 
 @dataclass
@@ -79,15 +121,21 @@ def prepare(
     tests: Sequence[EvalTicket],
     *,
     min_confidence: float | None,
+    processes: int = 1,
+    threads: int = 1,
     progress: Callable[[int], None] | None = None,
 ) -> SuggestionSetup:
     """Answer embeddings and the ranker fitted on the history (both reused from the workspace)."""
     timings: dict[str, float] = {}
     started = time.monotonic()
-    history = answer_vectors(
-        ws.directory / HISTORY_ANSWERS_FILE, [t.resolution for t in ws.history], ws.embedder, progress
+    history, test = answer_vectors(
+        [ws.directory / HISTORY_ANSWERS_FILE, ws.directory / TEST_ANSWERS_FILE],
+        [[t.resolution for t in ws.history], [t.resolution for t in tests]],
+        ws.embedder,
+        processes=processes,
+        threads=threads,
+        progress=progress,
     )
-    test = answer_vectors(ws.directory / TEST_ANSWERS_FILE, [t.resolution for t in tests], ws.embedder)
     timings["embed_answers_s"] = round(time.monotonic() - started, 2)
     by_row = {i: history[i] for i, ticket in enumerate(ws.history) if ticket.resolution.strip()}
     started = time.monotonic()
@@ -117,17 +165,24 @@ def _ranker(ws: Workspace, history: np.ndarray, by_row: dict[int, np.ndarray]) -
     else:
         decided = [None] * len(ws.history)
     categories = {i: t.category for i, t in enumerate(ws.history)}
+    doc_ids = list(range(len(ws.history)))
+    answer_map, predicted = learn_answer_map(
+        doc_ids=doc_ids, vectors=vectors, answer_vectors=by_row, decided_categories=decided
+    )
     queries = leave_one_out_queries(
         ws.kb,
-        doc_ids=list(range(len(ws.history))),
+        doc_ids=doc_ids,
         texts=[t.text for t in ws.history],
         vectors=vectors,
         answer_vectors=by_row,
         decided_categories=decided,
         categories=categories,
+        predicted_answers=predicted,
     )
     centroids = CategorySums(by_row, categories).centroids()
-    ranker = fit_answer_ranker(queries, embedding_model=ws.embedder.name, centroids=centroids)
+    ranker = fit_answer_ranker(
+        queries, embedding_model=ws.embedder.name, centroids=centroids, answer_map=answer_map
+    )
     ranker.save(path)
     return ranker
 

@@ -52,7 +52,7 @@ class Command(BaseCommand):
             "--processes",
             type=int,
             default=1,
-            help="Embed the history in this many processes (one thread each).",
+            help="Embed the history and the answers in this many processes (one thread each).",
         )
         parser.add_argument("--backend", choices=("llamacpp", "openai"), help="Default: LLM_BACKEND.")
         parser.add_argument("--llm-base-url", help="Default: LLM_BASE_URL.")
@@ -226,6 +226,8 @@ class Command(BaseCommand):
                     workspace,
                     tests.tickets,
                     min_confidence=options["suggestion_min_confidence"],
+                    processes=max(1, options["processes"]),
+                    threads=settings.SWITCHBOARD_THREADS,
                     progress=_advance(bar),
                 )
         runner = Runner(
