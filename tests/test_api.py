@@ -253,6 +253,8 @@ def test_unknown_paths_methods_and_crashes_answer_in_the_error_format(
     client = bearer(world.tokens["admin"])
     missing = client.get("/api/v1/nothing/here")
     assert missing.status_code == 404 and error_of(missing)["code"] == "not_found"
+    newline = client.post("/api/v1/models/4%0A/retire", {}, format="json")  # found by the fuzz run
+    assert newline.status_code == 404 and error_of(newline)["code"] == "not_found"
     wrong = client.delete("/api/v1/tickets")
     assert wrong.status_code == 405 and error_of(wrong)["code"] == "method_not_allowed"
     assert "POST" in wrong["Allow"]

@@ -39,5 +39,6 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(api_version="v1", **PUBLIC), name="schema"),
     path("docs/", SwaggerDocsView.as_view(url_name="api:schema", **PUBLIC), name="docs"),
     path("redoc/", RedocDocsView.as_view(url_name="api:schema", **PUBLIC), name="redoc"),
-    re_path(r"^.*$", not_found),
+    # Any other path, newlines included (".*" stops at one, and the HTML 404 page would answer).
+    re_path(r"^[\s\S]*\Z", not_found),
 ]
