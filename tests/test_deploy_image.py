@@ -22,6 +22,7 @@ from compose_spec import PyCompose
 
 from tests.conftest import ROOT
 from tests.test_deploy_files import (
+    ALL_QUEUES,
     COMPOSE_VALUES,
     DEPLOY,
     accepted_by_settings,
@@ -151,7 +152,7 @@ def test_hostnet_every_cpu_profile_container_uses_the_host_network(hostnet: dict
     # Compose makes no network of its own (it would be a bridge): its default is the host's.
     assert hostnet["networks"]["default"] == {"name": "host", "external": True}
     queues = {queue for service in services.values() for queue in queues_of(service.get("command", []))}
-    assert queues == {"ingest", "model", "output", "switchboard"}
+    assert queues == ALL_QUEUES  # every routed queue (the stages' and the shadow queue) and the default
 
 
 def test_hostnet_services_listen_on_loopback_ports_that_leave_the_host_services_alone(
