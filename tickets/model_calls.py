@@ -34,6 +34,17 @@ class ModelCall(models.Model):
     cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=0)
     energy_wh = models.FloatField(default=0.0)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    decision_model = models.ForeignKey(
+        "tickets.DecisionModel",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="model_calls",
+        help_text="The LLM version called (empty: the settings' backend).",
+    )
+    shadow = models.BooleanField(
+        default=False, help_text="A shadow candidate's call: never part of a ticket's decision or cost."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -33,12 +33,16 @@ def stamp(*, ticket: Ticket, suggestion: Suggestion, audit_event: AuditEvent) ->
     """In the decision's transaction: which version made it (nothing without versions)."""
     context = ticket.pipeline_context or {}
     version = context.get("decision_model_id")
-    if version:
+    details = audit_event.details if isinstance(audit_event.details, dict) else {}
+    llm_version = details.get("llm_model_id")
+    if version or llm_version:
         DecisionStamp.objects.create(
             suggestion=suggestion,
             audit_event=audit_event,
-            decision_model_id=version,
-            canary=bool(context.get("canary")),
+            decision_model_id=version or None,
+            canary=bool(version and context.get("canary")),
+            llm_model_id=llm_version or None,
+            llm_canary=bool(llm_version and details.get("llm_canary")),
         )
 
 
