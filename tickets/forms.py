@@ -191,4 +191,7 @@ class ModelPromoteForm(forms.Form):
 
 
 class ModelRollBackForm(forms.Form):
+    kind = forms.ChoiceField(
+        choices=[("label_model", "Label model"), ("llm", "LLM endpoint")], initial="label_model"
+    )
     reason = forms.CharField(required=False, max_length=2000)
