@@ -262,9 +262,11 @@ def _active_latency(suggestion_ids: list[int]) -> dict[int, float]:
 
 def _canary_accuracy(candidate: DecisionModel) -> Proportion:
     rows = list(
-        DecisionStamp.objects.filter(decision_model=candidate, canary=True).values_list(
-            "suggestion__ticket_id", "suggestion__category_id"
-        )
+        DecisionStamp.objects.filter(
+            **{"llm_model": candidate, "llm_canary": True}
+            if candidate.kind == DecisionModel.Kind.LLM
+            else {"decision_model": candidate, "canary": True}
+        ).values_list("suggestion__ticket_id", "suggestion__category_id")
     )
     judged = set(
         Feedback.objects.filter(ticket_id__in=[r[0] for r in rows], kind__in=JUDGED).values_list(

@@ -22,7 +22,7 @@ from tests.scripted_http import ScriptedServer, completion
 from tickets.analytics import model_cost
 from tickets.decision_models import DecisionModel, DecisionStamp, ShadowDecision
 from tickets.model_comparison import model_comparison
-from tickets.models import Category, ModelCall, Suggestion, Ticket, WebhookDelivery, WebhookEndpoint
+from tickets.models import Category, Feedback, ModelCall, Suggestion, Ticket, WebhookDelivery, WebhookEndpoint
 from tickets.pipeline.versions import forget_pointers, ticket_bucket
 from tickets.services.api_tokens import token_create
 from tickets.services.model_registry import LifecycleError, model_promote, model_register, model_roll_back
@@ -198,6 +198,12 @@ def test_the_canary_llm_gets_its_tickets_by_the_ticket_hash(
         canary = ticket.subject in to_canary
         stamp = DecisionStamp.objects.get(suggestion__ticket=ticket)
         assert (stamp.llm_model_id, stamp.llm_canary) == ((b if canary else a).pk, canary)
+    # The comparison counts the candidate's own canary decisions (agents judged every ticket here).
+    for ticket in tickets:
+        Feedback.objects.create(ticket=ticket, suggestion=ticket.suggestions.get(), kind="accepted")
+    canary_figure = model_comparison(candidate=b).canary
+    assert (canary_figure.tickets, canary_figure.successes) == (len(to_canary), len(to_canary))
+    assert model_comparison(candidate=a).canary.tickets == 0
 
 
 def test_a_shadow_llm_asks_its_server_without_touching_the_ticket_and_its_cost_is_apart(
@@ -253,3 +259,18 @@ def test_a_shadow_llm_asks_its_server_without_touching_the_ticket_and_its_cost_i
     from tickets.pipeline.shadowing import run_shadow
 
     assert run_shadow([ticket.pk], b.pk) == 0 and len(server_b.received) == 1
+
+
+def test_an_embedded_llm_version_answers_through_llama_cpp(
+    history: dict[str, Category], django_capture_on_commit_callbacks: Any
+) -> None:
+    """The real embedded model (llama.cpp, SmolLM2) as an LLM version: its calls carry its name."""
+    version = model_register(
+        name="embedded", kind="llm", actor="tester", config={"backend": "llamacpp", "model": "smollm2-v"}
+    )
+    model_promote(decision_model_id=version.pk, to="active", actor="alice", reason="the embedded model")
+    ticket = _submit(django_capture_on_commit_callbacks, "VPN embedded")
+    call = ModelCall.objects.get(ticket=ticket)
+    assert (call.backend, call.model_name, call.decision_model_id) == ("llamacpp", "smollm2-v", version.pk)
+    assert call.prompt_tokens > 100 and call.prompt_version.startswith("classify-v1+")
+    assert DecisionStamp.objects.get(suggestion__ticket=ticket).llm_model_id == version.pk
