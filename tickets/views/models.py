@@ -92,7 +92,7 @@ def model_roll_back_view(request: HttpRequest) -> HttpResponse:
         return redirect("tickets:models")
     try:
         restored = model_roll_back(
-            kind=form.cleaned_data["kind"],
+            kind=form.cleaned_data.get("kind") or "label_model",
             actor=request.user.get_username(),
             reason=form.cleaned_data.get("reason", ""),
         )
