@@ -274,3 +274,28 @@ def test_an_embedded_llm_version_answers_through_llama_cpp(
     assert (call.backend, call.model_name, call.decision_model_id) == ("llamacpp", "smollm2-v", version.pk)
     assert call.prompt_tokens > 100 and call.prompt_version.startswith("classify-v1+")
     assert DecisionStamp.objects.get(suggestion__ticket=ticket).llm_model_id == version.pk
+
+
+def test_the_page_shows_an_llm_version_and_rolls_back_the_llm(db: Any) -> None:
+    from django.test import Client
+
+    from tests.ui_factories import PASSWORD, make_user
+
+    def embedded(name: str) -> DecisionModel:
+        config = {"backend": "llamacpp", "model": name, "api_key_env": "UNUSED_KEY"}
+        return model_register(name=name, kind="llm", actor="t", config=config, evaluation={"accuracy": 0.8})
+
+    a, b = embedded("small-a"), embedded("small-b")
+    model_promote(decision_model_id=a.pk, to="active", actor="alice")
+    model_promote(decision_model_id=b.pk, to="active", actor="alice")
+    make_user("root", superuser=True)
+    client = Client()
+    client.login(username="root", password=PASSWORD)
+    page = client.get(f"/models/{b.pk}/").content.decode()
+    assert 'id="llm-config"' in page and "small-b" in page and "$UNUSED_KEY" in page
+    assert "Model-call latency per ticket" in page
+    client.post("/models/roll-back/", {"kind": "llm", "reason": "worse answers"})
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert (a.state, b.state) == ("active", "retired")
+    forget_pointers()
