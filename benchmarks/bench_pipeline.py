@@ -256,7 +256,7 @@ def report(ids: list[int], args: argparse.Namespace) -> None:
     p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]
     statuses = dict(Ticket.objects.filter(pk__in=ids).values_list("status").annotate(n=Count("id")))
     used = Suggestion.objects.filter(ticket_id__in=ids, model_used=True).count()
-    calls = ModelCall.objects.filter(ticket_id__in=ids).aggregate(
+    calls = ModelCall.objects.filter(ticket_id__in=ids, shadow=False).aggregate(
         n=Count("id"), ms=Sum("latency_ms"), prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens")
     )
     stage_ms: dict[str, list[float]] = {}

@@ -41,11 +41,13 @@ class ModelCallAdmin(RecordAdmin[ModelCall]):
         "completion_tokens",
         "latency_ms",
         "cost_usd",
+        "decision_model",
+        "shadow",
         "ticket",
     ]
-    list_filter = ["outcome", "purpose", "backend", "model_name"]
+    list_filter = ["outcome", "purpose", "backend", "model_name", "shadow", "decision_model"]
     search_fields = ["ticket__reference", "model_name", "prompt_version", "error"]
-    list_select_related = ["ticket"]
+    list_select_related = ["ticket", "decision_model"]
     date_hierarchy = "created_at"
 
 

@@ -218,7 +218,7 @@ def model_cost(
     *, tickets: QuerySet[Ticket], since: datetime, until: datetime
 ) -> tuple[ModelCost, list[ModelCost]]:
     """Tokens and cost of the model calls: over all tickets, and per team."""
-    calls = _of(ModelCall, tickets).filter(created_at__gte=since, created_at__lt=until)
+    calls = _of(ModelCall, tickets).filter(created_at__gte=since, created_at__lt=until, shadow=False)
     sums = {
         "tickets": Count("ticket_id", distinct=True),
         "calls": Count("pk"),

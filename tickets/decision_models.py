@@ -111,11 +111,27 @@ class DecisionStamp(models.Model):
     audit_event = models.OneToOneField(
         "tickets.AuditEvent", null=True, blank=True, on_delete=models.PROTECT, related_name="stamp"
     )
-    decision_model = models.ForeignKey(DecisionModel, on_delete=models.PROTECT, related_name="stamps")
+    decision_model = models.ForeignKey(
+        DecisionModel,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="stamps",
+        help_text="The label model version (empty: the current file, before versions).",
+    )
     canary = models.BooleanField(default=False, help_text="Decided by the canary, not the active version.")
+    llm_model = models.ForeignKey(
+        DecisionModel,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="llm_stamps",
+        help_text="The LLM version consulted (empty: not consulted, or the settings' backend).",
+    )
+    llm_canary = models.BooleanField(default=False, help_text="The LLM consulted was the canary.")
 
     def __str__(self) -> str:
-        return f"suggestion {self.suggestion_id}: model {self.decision_model_id}"
+        return f"suggestion {self.suggestion_id}: model {self.decision_model_id}, LLM {self.llm_model_id}"
 
 
 class ShadowDecision(models.Model):

@@ -191,4 +191,9 @@ class ModelPromoteForm(forms.Form):
 
 
 class ModelRollBackForm(forms.Form):
+    kind = forms.ChoiceField(
+        choices=[("label_model", "Label model"), ("llm", "LLM endpoint")],
+        initial="label_model",
+        required=False,
+    )
     reason = forms.CharField(required=False, max_length=2000)

@@ -8,7 +8,9 @@ active suggestion and how often the final category is the candidate's; calibrati
 calibration error of each one's confidence against its category being right); latency and model cost
 per ticket. Every figure carries its ticket count and a 95% interval: Wilson's for proportions
 (SciPy's ``binomtest``), mean +- 1.96 standard errors for means. The candidate's own decisions as a
-canary are counted apart (``canary``). Reads only: the page and the API show these.
+canary are counted apart (``canary``). For an LLM candidate, latency and cost are its model calls'
+(``ModelCall`` rows tagged with it, in shadow) against the active path's classification calls on the
+same tickets. Reads only: the page and the API show these.
 """
 
 from __future__ import annotations
@@ -170,12 +172,17 @@ def model_comparison(*, candidate: DecisionModel) -> Comparison:
         )
     }
     latency = _active_latency([row[6] for row in pairs])
-    costs = dict(
-        ModelCall.objects.filter(ticket_id__in=ticket_ids)
-        .values("ticket_id")
-        .annotate(total=Sum("cost_usd"))
-        .values_list("ticket_id", "total")
-    )
+    costs = {ticket_id: cost for ticket_id, (_, cost) in _call_figures(ticket_ids).items()}
+    candidate_latency = [float(row[4]) for row in pairs]
+    candidate_cost = [float(row[5]) for row in pairs]
+    active_latency = [latency[row[6]] for row in pairs if row[6] in latency]
+    if candidate.kind == DecisionModel.Kind.LLM:  # the model calls alone: classification, both sides
+        mine = _call_figures(ticket_ids, candidate=candidate)
+        theirs = _call_figures(ticket_ids, purpose="classify")
+        candidate_latency = [mine[t][0] for t in ticket_ids if t in mine]
+        candidate_cost = [mine[t][1] for t in ticket_ids if t in mine]
+        active_latency = [theirs[t][0] for t in ticket_ids if t in theirs]
+        costs = {ticket_id: cost for ticket_id, (_, cost) in theirs.items()}
     same_category = same_team = 0
     cand, act = _Tally(), _Tally()
     differing_judged = differing_used = differing_decided = differing_candidate_right = 0
@@ -212,14 +219,14 @@ def model_comparison(*, candidate: DecisionModel) -> Comparison:
             category_accuracy=Proportion.of(cand.category, judged_n),
             team_accuracy=Proportion.of(cand.team, judged_n),
             calibration=_ece(cand.confidence, cand.right),
-            latency_ms=Mean.of([float(row[4]) for row in pairs]),
-            cost_usd=Mean.of([float(row[5]) for row in pairs]),
+            latency_ms=Mean.of(candidate_latency),
+            cost_usd=Mean.of(candidate_cost),
         ),
         active=Side(
             category_accuracy=Proportion.of(act.category, judged_n),
             team_accuracy=Proportion.of(act.team, judged_n),
             calibration=_ece(act.confidence, act.right),
-            latency_ms=Mean.of([latency[row[6]] for row in pairs if row[6] in latency]),
+            latency_ms=Mean.of(active_latency),
             cost_usd=Mean.of([float(costs.get(ticket_id) or 0) for ticket_id in ticket_ids]),
         ),
         differing_active_used=Proportion.of(differing_used, differing_decided),
@@ -227,6 +234,20 @@ def model_comparison(*, candidate: DecisionModel) -> Comparison:
         canary=_canary_accuracy(candidate),
         evaluation=dict(candidate.evaluation),
     )
+
+
+def _call_figures(
+    ticket_ids: list[int], *, candidate: DecisionModel | None = None, purpose: str = ""
+) -> dict[int, tuple[float, float]]:
+    """Per ticket, the model calls' total latency (ms) and cost (USD): the tickets' own calls, or a
+    shadow candidate's (tagged with it)."""
+    calls = ModelCall.objects.filter(ticket_id__in=ticket_ids, shadow=candidate is not None)
+    if candidate is not None:
+        calls = calls.filter(decision_model=candidate)
+    if purpose:
+        calls = calls.filter(purpose=purpose)
+    rows = calls.values("ticket_id").annotate(latency=Sum("latency_ms"), cost=Sum("cost_usd"))
+    return {row["ticket_id"]: (float(row["latency"] or 0), float(row["cost"] or 0)) for row in rows}
 
 
 def _active_latency(suggestion_ids: list[int]) -> dict[int, float]:
@@ -241,9 +262,11 @@ def _active_latency(suggestion_ids: list[int]) -> dict[int, float]:
 
 def _canary_accuracy(candidate: DecisionModel) -> Proportion:
     rows = list(
-        DecisionStamp.objects.filter(decision_model=candidate, canary=True).values_list(
-            "suggestion__ticket_id", "suggestion__category_id"
-        )
+        DecisionStamp.objects.filter(
+            **{"llm_model": candidate, "llm_canary": True}
+            if candidate.kind == DecisionModel.Kind.LLM
+            else {"decision_model": candidate, "canary": True}
+        ).values_list("suggestion__ticket_id", "suggestion__category_id")
     )
     judged = set(
         Feedback.objects.filter(ticket_id__in=[r[0] for r in rows], kind__in=JUDGED).values_list(

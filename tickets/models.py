@@ -10,6 +10,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from tickets.model_calls import ModelCall as ModelCall  # re-exported: its own module (size)
 from tickets.pipeline import stages
 from tickets.pipeline.stages import PipelineStage as PipelineStage  # re-exported: the models use it
 
@@ -388,38 +389,6 @@ class Feedback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} on {self.ticket_id}"
-
-
-class ModelCall(models.Model):
-    """One call to a language model, accounted for: tokens, latency, outcome, cost and energy."""
-
-    class Outcome(models.TextChoices):
-        OK = "ok", "OK"
-        INVALID = "invalid", "Invalid output"
-        UNAVAILABLE = "unavailable", "Backend unavailable"
-        ERROR = "error", "Error"
-
-    ticket = models.ForeignKey(
-        Ticket, null=True, blank=True, on_delete=models.SET_NULL, related_name="model_calls"
-    )
-    purpose = models.CharField(max_length=30, help_text='e.g. "classify", "draft".')
-    backend = models.CharField(max_length=40)
-    model_name = models.CharField(max_length=200)
-    prompt_version = models.CharField(max_length=40, blank=True)
-    prompt_tokens = models.PositiveIntegerField(default=0)
-    completion_tokens = models.PositiveIntegerField(default=0)
-    latency_ms = models.FloatField(default=0.0)
-    outcome = models.CharField(max_length=12, choices=Outcome.choices)
-    error = models.TextField(blank=True)
-    cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=0)
-    energy_wh = models.FloatField(default=0.0)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"{self.purpose} {self.backend}/{self.model_name} {self.outcome}"
 
 
 # --- the REST API: tokens, idempotency keys, webhooks, import jobs (tickets.api, tickets.services) ---

@@ -110,6 +110,7 @@ def ask_model(
     samples: int = 1,
     pricing: Pricing = Pricing(),
     max_tokens: int = 48,
+    prompt_name: str = CLASSIFY_PROMPT,
 ) -> ModelVerdict:
     """Classify ``ticket_text`` (already redacted) with the retrieved ``neighbours`` as examples.
 
@@ -119,7 +120,7 @@ def ask_model(
     """
     categories = [c for c in candidates if c in taxonomy.categories] or list(taxonomy.categories)
     example_ids = [f"E{n}" for n in range(1, len(neighbours) + 1)]
-    prompt = load_prompt(CLASSIFY_PROMPT)
+    prompt = load_prompt(prompt_name)
     messages = prompt.messages(
         company=company,
         categories=", ".join(f'"{c}"' for c in categories),

@@ -29,6 +29,11 @@ class Prompt:
         ]
 
 
+def prompt_names(prefix: str = "") -> list[str]:
+    """The prompt files' names (``classify-v1``, ...) that start with ``prefix``, sorted."""
+    return sorted(path.stem for path in PROMPT_DIR.glob(f"{prefix}*.txt"))
+
+
 @functools.cache
 def load_prompt(name: str) -> Prompt:
     path = PROMPT_DIR / f"{name}.txt"

@@ -292,7 +292,9 @@ def _decide_batch(tickets: list[Ticket], token: Any, *, first: int) -> None:
             started = time.perf_counter()
             if plans[ticket.pk].consult and not connection.in_atomic_block:
                 connection.close()  # no database connection is held while the model thinks
-            outcome = decisions.decide(ticket.pipeline_context, plans[ticket.pk], setup_of[ticket.pk])
+            outcome = decisions.decide(
+                ticket.pipeline_context, plans[ticket.pk], setup_of[ticket.pk], ticket_id=ticket.pk
+            )
             outcomes[ticket.pk] = (outcome, (time.perf_counter() - started) * 1000)
         with transaction.atomic():
             events: dict[int, list[dict[str, Any]]] = {}

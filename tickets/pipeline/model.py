@@ -14,8 +14,8 @@ from typing import Any
 
 from django.conf import settings
 
-from inference_app.llm.backends import get_backend, pricing
-from inference_app.llm.classify import ModelVerdict, ask_model
+from inference_app.llm.backends import pricing
+from inference_app.llm.classify import CLASSIFY_PROMPT, ModelVerdict, ask_model
 from inference_app.llm.drafting import DraftOutcome, draft_grounded
 from inference_app.llm.types import CallRecord, Neighbour, Taxonomy
 from tickets import suggestions
@@ -121,6 +121,9 @@ class DecisionOutcome:
     calls: list[CallRecord] = field(default_factory=list)
     answer: dict[str, Any] = field(default_factory=dict)
     """The answer ranker's choice: suggestion confidence, abstention and why, drafting (audit details)."""
+    llm_model_id: int | None = None
+    """The LLM version consulted (None: not consulted, or the settings' backend)."""
+    llm_canary: bool = False
 
     @property
     def suggestion_confidence(self) -> float | None:
@@ -153,6 +156,8 @@ class DecisionOutcome:
             "backend": first.backend if first else "",
             "model": first.model if first else "",
             "prompt_version": first.prompt_version if first else "",
+            "llm_model_id": self.llm_model_id,
+            "llm_canary": self.llm_canary,
             "prompt_tokens": sum(call.prompt_tokens for call in self.calls),
             "completion_tokens": sum(call.completion_tokens for call in self.calls),
             "citations": self.citations,
@@ -173,12 +178,18 @@ class DecisionOutcome:
         }
 
 
-def decide(context: Mapping[str, Any], plan: Plan, setup: DecisionSetup) -> DecisionOutcome:
-    """The decision for one ticket; calls the model when the plan says so (never raises on its failure)."""
+def decide(
+    context: Mapping[str, Any], plan: Plan, setup: DecisionSetup, *, ticket_id: int | None = None
+) -> DecisionOutcome:
+    """The decision for one ticket; calls the model when the plan says so (never raises on its failure):
+    the LLM version chosen for ``ticket_id`` (:mod:`tickets.pipeline.llm_versions`)."""
+    from tickets.pipeline.llm_versions import llm_for
+
     verdict: ModelVerdict | None = None
     drafted: DraftOutcome | None = None
     decision = plan.base
-    backend = get_backend() if plan.consult else None
+    llm = llm_for(ticket_id) if plan.consult else None
+    backend = llm.backend if llm is not None else None
     if plan.classify and backend is not None:
         verdict = ask_model(
             backend=backend,
@@ -189,6 +200,7 @@ def decide(context: Mapping[str, Any], plan: Plan, setup: DecisionSetup) -> Deci
             company=settings.COMPANY_NAME,
             samples=settings.LLM_SAMPLES,
             pricing=pricing(),
+            prompt_name=llm.prompt_name if llm is not None else CLASSIFY_PROMPT,
         )
         decision = decide_category(
             neighbours=plan.neighbours,
@@ -219,6 +231,7 @@ def decide(context: Mapping[str, Any], plan: Plan, setup: DecisionSetup) -> Deci
             pricing=pricing(),
         )
     resolution, citations = suggested_resolution(chosen, drafted)
+    called = verdict is not None or drafted is not None
     return DecisionOutcome(
         decision=decision,
         category=category,
@@ -232,6 +245,8 @@ def decide(context: Mapping[str, Any], plan: Plan, setup: DecisionSetup) -> Deci
             "drafted": bool(drafted and drafted.text),
             "draft_fallback": drafted.fallback_reason if drafted else "",
         },
+        llm_model_id=llm.decision_model_id if llm is not None and called else None,
+        llm_canary=llm is not None and llm.canary and called,
     )
 
 
@@ -314,6 +329,7 @@ def save_suggestion(*, ticket: Ticket, outcome: DecisionOutcome) -> Suggestion:
             error=call.error,
             cost_usd=call.cost_usd,
             energy_wh=call.energy_wh,
+            decision_model_id=outcome.llm_model_id,
         )
         for call in outcome.calls
     )

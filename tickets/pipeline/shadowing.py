@@ -7,7 +7,9 @@ batch's tickets (a stable ``MODEL_SHADOW_SHARE`` of them) on the ``shadow`` queu
 decides them again, as a batch, with the shadow's label model and policy, from the evidence the input
 stage stored, and saves ``ShadowDecision`` rows: it never touches the ticket, its suggestion, its audit
 trail or its webhooks. A label model shadow does not
-consult the LLM, so its model cost is zero; its latency is its own.
+consult the LLM, so its model cost is zero; its latency is its own. An LLM shadow
+(:mod:`tickets.pipeline.llm_shadow`) asks its own server about the tickets the active path consulted the
+model on, its calls accounted apart (``ModelCall.shadow``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from celery import current_app
 from django.conf import settings
 from django.db import transaction
 
-from tickets.decision_models import DecisionStamp, ShadowDecision
+from tickets.decision_models import DecisionModel, DecisionStamp, ShadowDecision
 from tickets.models import AuditEvent, Suggestion, Ticket
 from tickets.pipeline import stages
 from tickets.pipeline.versions import live_versions, ticket_bucket
@@ -33,18 +35,22 @@ def stamp(*, ticket: Ticket, suggestion: Suggestion, audit_event: AuditEvent) ->
     """In the decision's transaction: which version made it (nothing without versions)."""
     context = ticket.pipeline_context or {}
     version = context.get("decision_model_id")
-    if version:
+    details = audit_event.details if isinstance(audit_event.details, dict) else {}
+    llm_version = details.get("llm_model_id")
+    if version or llm_version:
         DecisionStamp.objects.create(
             suggestion=suggestion,
             audit_event=audit_event,
-            decision_model_id=version,
-            canary=bool(context.get("canary")),
+            decision_model_id=version or None,
+            canary=bool(version and context.get("canary")),
+            llm_model_id=llm_version or None,
+            llm_canary=bool(llm_version and details.get("llm_canary")),
         )
 
 
 def shadow_after_commit(tickets: Sequence[Ticket]) -> None:
     """One shadow task per shadow version for the batch's sampled, usable tickets, once it commits."""
-    shadows = live_versions().shadows
+    shadows = live_versions().shadows + live_versions(DecisionModel.Kind.LLM).shadows
     share = settings.MODEL_SHADOW_SHARE
     ids = [
         t.pk
@@ -67,7 +73,6 @@ def run_shadow(ticket_ids: Sequence[int], decision_model_id: int) -> int:
     import numpy as np
 
     from retrieval.label_versions import predict_with_version
-    from tickets.decision_models import DecisionModel
     from tickets.pipeline import model as decisions
 
     done = set(
@@ -76,6 +81,11 @@ def run_shadow(ticket_ids: Sequence[int], decision_model_id: int) -> int:
         ).values_list("ticket_id", flat=True)
     )
     shadow = DecisionModel.objects.filter(pk=decision_model_id).first()
+    if shadow is not None and shadow.kind == DecisionModel.Kind.LLM:
+        from tickets.pipeline.llm_shadow import run_llm_shadow
+
+        waiting = list(Ticket.objects.filter(pk__in=[i for i in ticket_ids if i not in done]).order_by("pk"))
+        return run_llm_shadow(waiting, shadow, _active_suggestions([t.pk for t in waiting]))
     tickets = [
         t
         for t in Ticket.objects.filter(pk__in=[i for i in ticket_ids if i not in done]).order_by("pk")

@@ -1,8 +1,9 @@
 """Which decision model version decides a ticket: the live pointers, read by every worker.
 
-The active, canary and shadow label model versions are rows of ``DecisionModel``; each process reads
-them at most every :data:`POINTER_TTL_SECONDS`, so a promotion or a roll back reaches every worker
-within that time without a restart (the artefacts themselves are loaded once per process, by hash).
+The active, canary and shadow versions of each kind (label model, LLM) are rows of ``DecisionModel``;
+each process reads them at most every :data:`POINTER_TTL_SECONDS`, so a promotion or a roll back
+reaches every worker within that time without a restart (the artefacts themselves are loaded once
+per process, by hash).
 A ticket goes to the canary when a stable hash of its id falls below the canary's share: the same
 ticket always gets the same version, whichever worker takes it. Without an active version (an install
 from before versions), decisions use the current label model file as they always did.
@@ -43,26 +44,27 @@ class LiveVersions:
 class _Pointers:
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.value: LiveVersions | None = None
-        self.read_at = 0.0
+        self.value: dict[str, LiveVersions] = {}
+        self.read_at: dict[str, float] = {}
 
     def forget(self) -> None:
         with self.lock:
-            self.value, self.read_at = None, 0.0
+            self.value, self.read_at = {}, {}
 
 
 _pointers = _Pointers()
 
 
-def live_versions() -> LiveVersions:
-    """The live label model versions, as of at most :data:`POINTER_TTL_SECONDS` ago."""
+def live_versions(kind: str = DecisionModel.Kind.LABEL_MODEL) -> LiveVersions:
+    """The live versions of a kind (label model, LLM), as of at most :data:`POINTER_TTL_SECONDS` ago."""
     with _pointers.lock:
         now = time.monotonic()
-        if _pointers.value is not None and now - _pointers.read_at < POINTER_TTL_SECONDS:
-            return _pointers.value
+        cached = _pointers.value.get(kind)
+        if cached is not None and now - _pointers.read_at.get(kind, 0.0) < POINTER_TTL_SECONDS:
+            return cached
         rows = list(
             DecisionModel.objects.filter(
-                kind=DecisionModel.Kind.LABEL_MODEL,
+                kind=kind,
                 state__in=[
                     DecisionModel.State.ACTIVE,
                     DecisionModel.State.CANARY,
@@ -78,7 +80,7 @@ def live_versions() -> LiveVersions:
         canary = next(
             ((VersionRef(pk, h), s) for pk, h, state, s in rows if state == DecisionModel.State.CANARY), None
         )
-        _pointers.value = LiveVersions(
+        _pointers.value[kind] = LiveVersions(
             active=active,
             canary=canary[0] if canary and active else None,
             canary_share=canary[1] if canary and active else 0.0,
@@ -86,8 +88,8 @@ def live_versions() -> LiveVersions:
                 VersionRef(pk, h) for pk, h, state, _ in rows if state == DecisionModel.State.SHADOW
             ),
         )
-        _pointers.read_at = now
-        return _pointers.value
+        _pointers.read_at[kind] = now
+        return _pointers.value[kind]
 
 
 def forget_pointers() -> None:

@@ -132,9 +132,17 @@ def model_register(
     training_entries: int = 0,
     reason: str = "",
 ) -> DecisionModel:
-    """A new candidate version (a label model's artefact must already be saved under its hash)."""
+    """A new candidate version (a label model's artefact must already be saved under its hash; an LLM
+    version's ``config`` must pass :func:`inference_app.llm.backends.check_llm_config`)."""
     if kind not in DecisionModel.Kind.values:
         raise LifecycleError(f"unknown kind {kind!r}")
+    if kind == DecisionModel.Kind.LLM:
+        from inference_app.llm.backends import check_llm_config
+
+        try:
+            config = check_llm_config(config or {}).as_dict()
+        except ValueError as exc:
+            raise LifecycleError(f"LLM configuration: {exc}") from exc
     if kind == DecisionModel.Kind.LABEL_MODEL:
         from retrieval.label_versions import version_path
 

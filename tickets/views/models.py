@@ -87,9 +87,15 @@ def _promotion(data: dict[str, Any]) -> dict[str, Any]:
 @role_required(is_admin, what=WHAT)
 def model_roll_back_view(request: HttpRequest) -> HttpResponse:
     form = ModelRollBackForm(request.POST)
-    reason = form.cleaned_data.get("reason", "") if form.is_valid() else ""
+    if not form.is_valid():
+        messages.error(request, "Choose what to roll back: the label model or the LLM endpoint.")
+        return redirect("tickets:models")
     try:
-        restored = model_roll_back(actor=request.user.get_username(), reason=reason)
+        restored = model_roll_back(
+            kind=form.cleaned_data.get("kind") or "label_model",
+            actor=request.user.get_username(),
+            reason=form.cleaned_data.get("reason", ""),
+        )
     except LifecycleError as exc:
         messages.error(request, str(exc))
         return redirect("tickets:models")

@@ -91,3 +91,17 @@ class RollBackInputSerializer(StrictSerializer):
 
 class RetireInputSerializer(StrictSerializer):
     reason = StrictCharField(required=False, default="", allow_blank=True, max_length=2000)
+
+
+class LlmRegisterInputSerializer(StrictSerializer):
+    name = StrictCharField(max_length=100)
+    config = serializers.DictField(
+        help_text="backend (openai | llamacpp), base_url (openai), model, prompt_version (a classify-* "
+        "prompt), api_key_env (the environment variable holding the key; never the key itself)."
+    )
+    evaluation = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text="Its evaluate report on held-back history (the gate reads it).",
+    )
+    reason = StrictCharField(required=False, default="", allow_blank=True, max_length=2000)

@@ -1,5 +1,6 @@
-"""/models (admin): decision model versions, a candidate's comparison with the active one, and the
-moves: promote (shadow, canary, active; the gate, or an override with a reason), roll back, retire."""
+"""/models (admin): decision model versions (and registering an LLM one), a candidate's comparison
+with the active one, and the moves: promote (shadow, canary, active; the gate, or an override with a
+reason), roll back, retire."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from tickets.api.permissions import AdminScope
 from tickets.api.serializers.models import (
     ComparisonOutputSerializer,
     DecisionModelOutputSerializer,
+    LlmRegisterInputSerializer,
     PromoteInputSerializer,
     RetireInputSerializer,
     RollBackInputSerializer,
@@ -25,6 +27,7 @@ from tickets.services.model_registry import (
     GateFailed,
     LifecycleError,
     model_promote,
+    model_register,
     model_retire,
     model_roll_back,
 )
@@ -56,6 +59,22 @@ class ModelCollectionView(ApiView):
     @extend_schema(operation_id="models_list", responses={200: DecisionModelOutputSerializer(many=True)})
     def get(self, request: Request) -> Response:
         return Response(DecisionModelOutputSerializer(decision_models_list(), many=True).data)
+
+    @extend_schema(
+        operation_id="models_register_llm",
+        request=LlmRegisterInputSerializer,
+        responses={201: DecisionModelOutputSerializer, 400: error_response("the configuration is not valid")},
+        summary="Register an LLM endpoint + model + prompt version as a candidate",
+    )
+    def post(self, request: Request) -> Response:
+        data = self.data(LlmRegisterInputSerializer)
+        try:
+            model = model_register(kind=DecisionModel.Kind.LLM, actor=self.principal.actor, **data)
+        except LifecycleError as exc:
+            raise ApiError(
+                status_code=400, code="invalid", message=str(exc), fields={"config": [str(exc)]}
+            ) from exc
+        return Response(DecisionModelOutputSerializer(model).data, status=201)
 
 
 class ModelComparisonView(ApiView):
