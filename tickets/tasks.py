@@ -37,7 +37,13 @@ def sync_ticket_knowledge(ticket_id: int) -> str:
     return sync_ticket(ticket_id=ticket_id)
 
 
-@shared_task(name="tickets.retrain_answer_ranker", acks_late=True, ignore_result=True, soft_time_limit=3600)
+@shared_task(
+    name="tickets.retrain_answer_ranker",
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=3600,
+    time_limit=3660,
+)
 def retrain_answer_ranker() -> dict[str, Any]:
     """Refit the answer ranker on the resolved history (scheduled by beat, beside the label model)."""
     from tickets.suggestions import train_answer_ranker
@@ -108,7 +114,13 @@ def shadow_decide(ticket_ids: list[int], decision_model_id: int) -> int:
     return run_shadow(ticket_ids, decision_model_id)
 
 
-@shared_task(name="tickets.retrain_decision_model", acks_late=True, ignore_result=True, soft_time_limit=3600)
+@shared_task(
+    name="tickets.retrain_decision_model",
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=3600,
+    time_limit=3660,
+)
 def retrain_decision_model() -> dict[str, Any]:
     """The periodic retrain through the registry: a candidate, evaluated, shadowed; promoted by the gate."""
     from tickets.services.model_retrain import retrain_cycle
