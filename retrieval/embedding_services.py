@@ -23,6 +23,10 @@ from retrieval.models import KnowledgeEntry
 
 logger = logging.getLogger(__name__)
 
+ANSWER_RANKER_TASK = "tickets.retrain_answer_ranker"
+"""The answer ranker is fitted on answer embeddings of one model: refitted (by the task's name, this
+package knows nothing of tickets) after another embedder is adopted; until then it serves unlearned."""
+
 MIN_ENTRIES = 100
 """Fewer labelled entries than this are too few to tune on and to measure the tuning with."""
 WRITE_CHUNK = 1000
@@ -125,4 +129,14 @@ def adopt_embedder(*, name: str | None, refit_label_model: bool = True) -> None:
     kb_rebuild()
     if refit_label_model:
         train_label_model()
+    transaction.on_commit(_refit_answer_ranker)
     logger.info("embedding model %s adopted: %d entries re-embedded", model.name, len(live))
+
+
+def _refit_answer_ranker() -> None:
+    from celery import current_app
+
+    try:
+        current_app.signature(ANSWER_RANKER_TASK).apply_async()
+    except Exception:  # the broker is down: the beat's periodic refit catches up
+        logger.exception("could not ask for the answer ranker's refit; the periodic retrain will do it")

@@ -10,6 +10,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -178,10 +179,13 @@ def test_tuning_changes_the_vectors_and_pulls_categories_together(tuned: tuple[P
 @pytest.mark.slow
 @pytest.mark.django_db
 @pytest.mark.usefixtures("knowledge_dir")
+@pytest.mark.usefixtures("eager_celery")
 def test_adopting_rebuilds_the_index_and_label_model_on_the_tuned_model(
-    tuned: tuple[Path, str], root: Path, knowledge_dir: Path
+    tuned: tuple[Path, str], root: Path, knowledge_dir: Path, django_capture_on_commit_callbacks: Any
 ) -> None:
-    from retrieval.embedding_services import adopt_embedder
+    from celery.signals import task_prerun
+
+    from retrieval.embedding_services import ANSWER_RANKER_TASK, adopt_embedder
     from retrieval.label_services import current_label_model
     from retrieval.models import KnowledgeEntry
     from retrieval.services import KBItem, kb_search, kb_upsert, knowledge_base
@@ -196,8 +200,16 @@ def test_adopting_rebuilds_the_index_and_label_model_on_the_tuned_model(
     )
     assert len(knowledge_base(force_sync=True)) == len(texts)
     assert set(KnowledgeEntry.objects.values_list("embedding_model", flat=True)) == {ONNX_INT8_MODEL}
+    ran: list[str] = []
+
+    def record(sender: Any = None, **_: Any) -> None:
+        ran.append(sender.name)
+
+    task_prerun.connect(record)
     try:
-        adopt_embedder(name=name)
+        with django_capture_on_commit_callbacks(execute=True):
+            adopt_embedder(name=name)
+        assert ran == [ANSWER_RANKER_TASK]  # its answer embeddings were the old model's: refitted
         assert set(KnowledgeEntry.objects.values_list("embedding_model", flat=True)) == {name}
         manifest = json.loads((knowledge_dir / "manifest.json").read_text())
         assert manifest["embedder"]["name"] == name
@@ -207,6 +219,7 @@ def test_adopting_rebuilds_the_index_and_label_model_on_the_tuned_model(
         [hit] = kb_search(text="I was charged twice this month", k=1)
         assert hit.category == "Billing"
     finally:
+        task_prerun.disconnect(record)
         adopt_embedder(name=None)
     assert set(KnowledgeEntry.objects.values_list("embedding_model", flat=True)) == {ONNX_INT8_MODEL}
     assert knowledge_base().embedder.name == ONNX_INT8_MODEL
