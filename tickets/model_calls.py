@@ -6,8 +6,13 @@ module imports no app code.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.db import models
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from inference_app.llm.types import CallRecord
 
 
 class ModelCall(models.Model):
@@ -51,3 +56,25 @@ class ModelCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purpose} {self.backend}/{self.model_name} {self.outcome}"
+
+    @classmethod
+    def of_call(
+        cls, call: CallRecord, *, ticket: Any, decision_model_id: int | None, shadow: bool = False
+    ) -> ModelCall:
+        """The unsaved row accounting for ``call`` (what the model layer measured) on ``ticket``."""
+        return cls(
+            ticket=ticket,
+            purpose=call.purpose,
+            backend=call.backend,
+            model_name=call.model,
+            prompt_version=call.prompt_version,
+            prompt_tokens=call.prompt_tokens,
+            completion_tokens=call.completion_tokens,
+            latency_ms=call.latency_ms,
+            outcome=call.outcome,
+            error=call.error,
+            cost_usd=call.cost_usd,
+            energy_wh=call.energy_wh,
+            decision_model_id=decision_model_id,
+            shadow=shadow,
+        )

@@ -104,19 +104,4 @@ def run_llm_shadow(tickets: Sequence[Ticket], shadow: DecisionModel, active: dic
 
 
 def _shadow_call(ticket: Ticket, call: CallRecord, shadow: DecisionModel) -> ModelCall:
-    return ModelCall(
-        ticket=ticket,
-        purpose=call.purpose,
-        backend=call.backend,
-        model_name=call.model,
-        prompt_version=call.prompt_version,
-        prompt_tokens=call.prompt_tokens,
-        completion_tokens=call.completion_tokens,
-        latency_ms=call.latency_ms,
-        outcome=call.outcome,
-        error=call.error,
-        cost_usd=call.cost_usd,
-        energy_wh=call.energy_wh,
-        decision_model=shadow,
-        shadow=True,
-    )
+    return ModelCall.of_call(call, ticket=ticket, decision_model_id=shadow.pk, shadow=True)

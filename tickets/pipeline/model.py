@@ -316,21 +316,7 @@ def save_suggestion(*, ticket: Ticket, outcome: DecisionOutcome) -> Suggestion:
         },
     )
     ModelCall.objects.bulk_create(
-        ModelCall(
-            ticket=ticket,
-            purpose=call.purpose,
-            backend=call.backend,
-            model_name=call.model,
-            prompt_version=call.prompt_version,
-            prompt_tokens=call.prompt_tokens,
-            completion_tokens=call.completion_tokens,
-            latency_ms=call.latency_ms,
-            outcome=call.outcome,
-            error=call.error,
-            cost_usd=call.cost_usd,
-            energy_wh=call.energy_wh,
-            decision_model_id=outcome.llm_model_id,
-        )
+        ModelCall.of_call(call, ticket=ticket, decision_model_id=outcome.llm_model_id)
         for call in outcome.calls
     )
     return suggestion
