@@ -43,6 +43,7 @@ class SuggestionRecord:
     citations_valid: bool = True
     drafted: bool = False
     draft_fallback: str = ""
+    draft_cut_off: bool = False
     """Why a draft was asked for but the stored answer was shown instead ("" when not)."""
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -164,6 +165,7 @@ def summarise_suggestions(records: Sequence[SuggestionRecord]) -> dict[str, Any]
         "drafting": {
             "asked": len(drafts_asked),
             "drafted": len(drafted),
+            "cut_off": sum(1 for r in drafted if r.draft_cut_off),
             "fallbacks": dict(Counter(r.draft_fallback for r in drafts_asked if r.draft_fallback)),
             "prompt_tokens_per_ticket": _mean([r.prompt_tokens for r in drafts_asked]),
             "completion_tokens_per_ticket": _mean([r.completion_tokens for r in drafts_asked]),
@@ -188,6 +190,7 @@ def record_from_row(row: Mapping[str, Any]) -> SuggestionRecord:
         citations_valid=bool(row.get("citations_valid", True)),
         drafted=bool(row.get("drafted")),
         draft_fallback=str(row.get("draft_fallback") or ""),
+        draft_cut_off=bool(row.get("draft_cut_off")),
         prompt_tokens=int(row.get("prompt_tokens") or 0),
         completion_tokens=int(row.get("completion_tokens") or 0),
         latency_ms=float(row.get("latency_ms") or 0.0),

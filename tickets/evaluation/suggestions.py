@@ -243,6 +243,7 @@ def suggest(
             text, citations = outcome.text, list(outcome.citations)
             similarity = float(ws.embedder.encode([text])[0] @ truth)
             row["drafted"] = True
+            row["draft_cut_off"] = outcome.cut_off
     retrieved = {int(hit.id) for hit in hits}
     row.update(
         similarity=similarity,
