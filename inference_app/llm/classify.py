@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from inference_app.llm.draft_output import cut_off_reply
+from inference_app.llm.draft_output import MIN_REPLY_CHARS, cut_off_reply
 from inference_app.llm.injection import neutralize
 from inference_app.llm.prompts import load_prompt
 from inference_app.llm.types import (
@@ -211,6 +211,10 @@ def draft_reply(
         "reply": {"type": "string"},
         "cited": {"type": "array", "items": {"type": "string", "enum": example_ids or [NO_EXAMPLE]}},
     }
+    if prompt_name not in REPLY_FIRST_PROMPTS:
+        # A draft citing nothing is never shown (drafting.py), so the model must cite one of those shown:
+        # asked to choose its citations first, SmolLM2 chose none on most tickets.
+        fields["cited"] |= {"minItems": 1, "maxItems": max(1, len(example_ids))}
     order = ["reply", "cited"] if prompt_name in REPLY_FIRST_PROMPTS else ["cited", "reply"]
     schema = {
         "type": "object",
@@ -240,8 +244,8 @@ def draft_reply(
         call = _call(result, prompt.version, pricing, outcome="invalid", error=str(error), purpose="draft")
         return ModelVerdict(calls=(call,), error=f"draft is not the expected JSON: {error}")
     unknown = [item for item in cited if item not in example_ids]
-    if unknown or not reply:
-        reason = f"cites tickets that were not retrieved: {unknown}" if unknown else "empty reply"
+    if unknown or len(reply) < MIN_REPLY_CHARS:
+        reason = f"cites tickets that were not retrieved: {unknown}" if unknown else "reply too short"
         call = _call(result, prompt.version, pricing, outcome="invalid", error=reason, purpose="draft")
         return ModelVerdict(calls=(call,), error=reason)
     citations = tuple(dict.fromkeys(neighbours[example_ids.index(item)].doc_id for item in cited))

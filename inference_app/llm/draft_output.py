@@ -16,7 +16,7 @@ import re
 _CUT_OFF = re.compile(r'\A\s*\{\s*"cited"\s*:\s*(\[[^\]]*\])\s*,\s*"reply"\s*:\s*"(.*)\Z', re.DOTALL)
 # A sentence ends with . ! ? (or their CJK forms), possibly closed by a quote or bracket, then a space.
 _SENTENCE_END = re.compile(r"""[.!?\u3002\uff01\uff1f]["'\u201d\u2019)\]]*(?=\s|\Z)""")
-MIN_REPLY_CHARS = 40  # shorter than this after the cut, the reply says too little to be sent
+MIN_REPLY_CHARS = 20  # a shorter reply says too little to be sent (SmolLM2 answered "..." at times)
 
 
 def cut_off_reply(raw: str) -> tuple[str, list[str]] | None:
