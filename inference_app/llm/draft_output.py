@@ -19,12 +19,28 @@ _SENTENCE_END = re.compile(r"""[.!?\u3002\uff01\uff1f]["'\u201d\u2019)\]]*(?=\s|
 MIN_REPLY_CHARS = 20  # a shorter reply says too little to be sent (SmolLM2 answered "..." at times)
 
 
+_LENIENT = json.JSONDecoder(strict=False)  # admits raw control characters (a newline) inside strings
+
+
 def cut_off_reply(raw: str) -> tuple[str, list[str]] | None:
     """``(reply, cited)`` from a cited-first JSON answer cut off inside its reply, or ``None``.
 
     The reply is kept up to its last complete sentence; ``None`` when the text is not such an answer or
-    when no sentence of at least :data:`MIN_REPLY_CHARS` characters was finished.
+    when no sentence of at least :data:`MIN_REPLY_CHARS` characters was finished. A complete answer that
+    strict JSON refused only for a raw newline or tab inside its reply (SmolLM2 on llama.cpp writes
+    them) is read whole.
     """
+    try:
+        whole = _LENIENT.decode(raw)
+    except ValueError:
+        whole = None
+    if (
+        isinstance(whole, dict)
+        and isinstance(whole.get("reply"), str)
+        and isinstance(whole.get("cited"), list)
+    ):
+        reply = whole["reply"].strip()
+        return (reply, [str(item) for item in whole["cited"]]) if len(reply) >= MIN_REPLY_CHARS else None
     match = _CUT_OFF.match(raw)
     if match is None:
         return None
@@ -51,7 +67,7 @@ def _decode_partial_string(body: str) -> str | None:
     for trim in range(0, 6):  # an escape cut short: "\", "\u00", ...
         candidate = body[: len(body) - trim] if trim else body
         try:
-            decoded = json.loads(f'"{candidate}"')
+            decoded = _LENIENT.decode(f'"{candidate}"')
         except ValueError:
             continue
         return str(decoded)
