@@ -232,7 +232,7 @@ def draft_reply(
             call = _failed_call(backend, prompt.version, error, pricing, purpose="draft")
             return ModelVerdict(calls=(call,), error=str(error))
         result = _result_of(backend, error)
-        content, cut_off = json.dumps({"reply": salvaged[0], "cited": salvaged[1]}), True
+        content, cut_off = json.dumps({"reply": salvaged[0], "cited": salvaged[1]}), salvaged[2]
     except ModelError as error:
         call = _failed_call(backend, prompt.version, error, pricing, purpose="draft")
         return ModelVerdict(calls=(call,), unavailable=isinstance(error, ModelUnavailable), error=str(error))

@@ -22,8 +22,8 @@ MIN_REPLY_CHARS = 20  # a shorter reply says too little to be sent (SmolLM2 answ
 _LENIENT = json.JSONDecoder(strict=False)  # admits raw control characters (a newline) inside strings
 
 
-def cut_off_reply(raw: str) -> tuple[str, list[str]] | None:
-    """``(reply, cited)`` from a cited-first JSON answer cut off inside its reply, or ``None``.
+def cut_off_reply(raw: str) -> tuple[str, list[str], bool] | None:
+    """``(reply, cited, cut_off)`` from a cited-first JSON answer cut off inside its reply, or ``None``.
 
     The reply is kept up to its last complete sentence; ``None`` when the text is not such an answer or
     when no sentence of at least :data:`MIN_REPLY_CHARS` characters was finished. A complete answer that
@@ -40,7 +40,9 @@ def cut_off_reply(raw: str) -> tuple[str, list[str]] | None:
         and isinstance(whole.get("cited"), list)
     ):
         reply = whole["reply"].strip()
-        return (reply, [str(item) for item in whole["cited"]]) if len(reply) >= MIN_REPLY_CHARS else None
+        return (
+            (reply, [str(item) for item in whole["cited"]], False) if len(reply) >= MIN_REPLY_CHARS else None
+        )
     match = _CUT_OFF.match(raw)
     if match is None:
         return None
@@ -57,7 +59,7 @@ def cut_off_reply(raw: str) -> tuple[str, list[str]] | None:
     reply = text[: ends[-1]].strip() if ends else ""
     if len(reply) < MIN_REPLY_CHARS:
         return None
-    return reply, cited
+    return reply, cited, True
 
 
 def _decode_partial_string(body: str) -> str | None:

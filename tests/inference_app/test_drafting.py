@@ -120,6 +120,12 @@ CUT = '{"cited":["E1"],"reply":"We refunded the duplicate charge for ORD-7781 to
         (CUT.replace('"E1"', '"E9"'), "", "cites tickets that were not retrieved: ['E9']"),
         # no complete sentence before the cut: nothing to show
         ('{"cited":["E1"],"reply":"We refunded the dupl', "", "not JSON"),
+        # complete, with a raw newline in the reply (strict JSON refuses it; SmolLM2 on llama.cpp writes it)
+        (
+            '{"cited":["E1"],"reply":"We refunded the duplicate charge.\nIt shows within 5-7 days."}',
+            "We refunded the duplicate charge.\nIt shows within 5-7 days.",
+            "",
+        ),
         # complete but too short to send (SmolLM2 copied a "..." placeholder)
         ('{"cited":["E1","E2"],"reply":"..."}', "", "the model gave no draft: reply too short"),
         # reply first (the v2 order) and cut: the citations are lost, nothing to show
@@ -135,9 +141,11 @@ def test_a_reply_cut_off_by_the_token_budget_is_kept_to_its_last_sentence_and_st
     )
     assert outcome.text == outcome_text and reason in outcome.fallback_reason
     assert bool(outcome.text) == (not outcome.fallback_reason)
-    assert outcome.cut_off == bool(outcome.text)
+    assert outcome.cut_off == (outcome.text.startswith("We refunded the duplicate charge for ORD-7781"))
     if outcome.text:
-        assert outcome.citations == (41,) and outcome.calls[0].extra == {"cut_off": True}
+        assert outcome.citations == (41,) and outcome.calls[0].extra == (
+            {"cut_off": True} if outcome.cut_off else {}
+        )
     # draft-v3's schema puts the citations before the reply, so a cut reply keeps them
     schema = server.received[0].body["response_format"]["json_schema"]["schema"]
     assert list(schema["properties"]) == ["cited", "reply"] == schema["required"]
