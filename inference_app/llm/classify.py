@@ -207,7 +207,7 @@ def draft_reply(
     # 1,200 of them; max_tokens bounds the reply, clipped below. From draft-v3 the citations come first
     # (the grammar / guided decoding keeps the schema's order), so a reply cut off by max_tokens still
     # has them and is kept up to its last complete sentence (draft_output.cut_off_reply).
-    fields = {
+    fields: dict[str, dict[str, Any]] = {
         "reply": {"type": "string"},
         "cited": {"type": "array", "items": {"type": "string", "enum": example_ids or [NO_EXAMPLE]}},
     }
