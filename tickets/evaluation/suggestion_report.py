@@ -49,6 +49,9 @@ def _table(blocks: Mapping[str, Mapping[str, Any]]) -> str:
          f" / {_num(b['drafting']['completion_tokens_per_ticket'], 0)}"),
         ("draft latency per ticket (ms)", lambda b: _num(b["drafting"]["latency_ms_per_ticket"], 0)),
         ("draft cost per ticket (USD)", lambda b: _num(b["drafting"]["cost_usd_per_ticket"], 6)),
+        ("drafted tickets: similarity of the draft / of the stored answer it replaced",
+         lambda b: f"{_num(b['drafting']['similarity_drafted'])}"
+         f" / {_num(b['drafting'].get('similarity_stored_on_drafted'))}"),
     ]  # fmt: skip
     head = "".join(f"<th>{E(mode)}</th>" for mode in blocks)
     body = "".join(

@@ -240,6 +240,7 @@ def suggest(
             draft_fallback=outcome.fallback_reason,
         )
         if outcome.text:
+            row["stored_similarity"] = similarity  # the chosen stored answer the draft replaces
             text, citations = outcome.text, list(outcome.citations)
             similarity = float(ws.embedder.encode([text])[0] @ truth)
             row["drafted"] = True
