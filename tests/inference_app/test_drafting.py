@@ -181,8 +181,9 @@ def test_the_embedded_model_on_adversarial_tickets_shows_only_grounded_drafts(ti
     )
     [call] = outcome.calls
     assert call.backend == "llamacpp" and call.purpose == "draft"
-    # SmolLM2 often runs out of tokens inside the reply string: an invalid answer, accounted, then fallback.
-    assert call.outcome in ("ok", "invalid")
+    # draft-v3: complete JSON or a reply cut at a sentence (with draft-v2 SmolLM2 often ran out of tokens
+    # inside the reply: an invalid answer); what it says is then checked for grounding.
+    assert call.outcome == "ok"
     if outcome.text:
         cited = [c.resolution for c in CANDIDATES if c.doc_id in outcome.citations]
         result = check_grounding(
