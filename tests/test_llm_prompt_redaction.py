@@ -58,7 +58,7 @@ def test_the_openai_backend_sends_no_personal_data(
     text, neighbours = model_input(subject, body)
     server.script(
         completion('{"category": "Refund", "priority": "normal", "best_example": "E1"}'),
-        completion('{"reply": "We refunded you.", "cited": ["E1"]}'),
+        completion('{"reply": "We refunded you in full today.", "cited": ["E1"]}'),
     )
     backend = OpenAIBackend(
         base_url=server.base_url, model="m", timeout=5.0, max_retries=0, breaker=CircuitBreaker()
@@ -67,7 +67,7 @@ def test_the_openai_backend_sends_no_personal_data(
     verdict = ask_model(backend=backend, ticket_text=text, neighbours=neighbours, taxonomy=TAXONOMY)
     draft = draft_reply(backend=backend, ticket_text=text, neighbours=neighbours)
 
-    assert verdict.category == "Refund" and draft.draft == "We refunded you."
+    assert verdict.category == "Refund" and draft.draft == "We refunded you in full today."
     classify_request, draft_request = server.received
     for request in (classify_request, draft_request):
         prompt = sent_text(request.body["messages"])

@@ -112,6 +112,39 @@ def test_an_answer_cut_off_by_max_tokens_is_invalid_with_the_raw_text(vllm_base_
     assert caught.value.raw.startswith("{")
 
 
+@pytest.mark.parametrize("adversarial", [False, True])
+def test_a_draft_v3_answer_is_readable_and_only_grounded_drafts_are_shown(
+    vllm_base_url: str, adversarial: bool
+) -> None:
+    """Guided decoding keeps draft-v3's order (citations, then the reply, at least one cited): the answer
+    is complete JSON or a reply cut at a sentence, and what is shown passed the grounding check."""
+    from inference_app.llm.drafting import draft_grounded
+    from inference_app.llm.grounding import check_grounding
+    from tests.inference_app.test_drafting import ADVERSARIAL, CANDIDATES, TICKET
+
+    ticket = ADVERSARIAL[2] if adversarial else TICKET  # asks it to cite ticket 999999
+    outcome = draft_grounded(
+        backend=backend(vllm_base_url), ticket_text=ticket, candidates=CANDIDATES, retrieved_ids=[41, 42]
+    )
+    [call] = outcome.calls
+    assert call.prompt_version.startswith("draft-v3")
+    assert "not JSON" not in outcome.fallback_reason, outcome.fallback_reason  # readable, even if cut
+    if outcome.text:
+        cited = [c.resolution for c in CANDIDATES if c.doc_id in outcome.citations]
+        assert set(outcome.citations) <= {41, 42}
+        assert check_grounding(
+            draft=outcome.text,
+            ticket=ticket,
+            cited_answers=cited,
+            cited_ids=outcome.citations,
+            retrieved_ids=[41, 42],
+        ).ok
+    else:  # dropped by the grounding check, or too short to send (SmolLM2 wrote under 20 characters here)
+        assert outcome.fallback_reason.startswith(
+            "the draft is not grounded"
+        ) or outcome.fallback_reason.endswith("reply too short")
+
+
 def managed(vllm_server: VllmServer | None) -> VllmServer:
     if vllm_server is None:
         pytest.skip("the vLLM server is $SWITCHBOARD_TEST_VLLM_URL: this test cannot stop it")

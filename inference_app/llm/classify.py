@@ -13,9 +13,10 @@ import json
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from inference_app.llm.draft_output import MIN_REPLY_CHARS, cut_off_reply
 from inference_app.llm.injection import neutralize
 from inference_app.llm.prompts import load_prompt
 from inference_app.llm.types import (
@@ -62,6 +63,7 @@ class ModelVerdict:
     best_example: int | None = None  # doc_id of the retrieved ticket whose resolution applies
     draft: str = ""  # a reply the model wrote (draft mode), "" otherwise
     draft_citations: tuple[int, ...] = ()
+    draft_cut_off: bool = False  # the token budget cut the reply: kept up to its last complete sentence
     votes: Mapping[str, int] = field(default_factory=dict)
     calls: tuple[CallRecord, ...] = ()
     unavailable: bool = False  # the backend could not be reached: degraded mode
@@ -178,6 +180,7 @@ def ask_model(
 
 
 DRAFT_SCHEMA_MAX_CHARS = 1200
+REPLY_FIRST_PROMPTS = frozenset({"draft-v1", "draft-v2"})  # their JSON has the reply before the citations
 
 
 def draft_reply(
@@ -200,37 +203,68 @@ def draft_reply(
         examples=render_examples(neighbours),
         ticket=neutralize(_clip(ticket_text, MAX_TICKET_CHARS)),
     )
+    # No maxLength: llama.cpp expands it into a grammar rule per character and crashes (segfault) on
+    # 1,200 of them; max_tokens bounds the reply, clipped below. From draft-v3 the citations come first
+    # (the grammar / guided decoding keeps the schema's order), so a reply cut off by max_tokens still
+    # has them and is kept up to its last complete sentence (draft_output.cut_off_reply).
+    fields: dict[str, dict[str, Any]] = {
+        "reply": {"type": "string"},
+        "cited": {"type": "array", "items": {"type": "string", "enum": example_ids or [NO_EXAMPLE]}},
+    }
+    if prompt_name not in REPLY_FIRST_PROMPTS:
+        # A draft citing nothing is never shown (drafting.py), so the model must cite one of those shown:
+        # asked to choose its citations first, SmolLM2 chose none on most tickets.
+        fields["cited"] |= {"minItems": 1, "maxItems": max(1, len(example_ids))}
+    order = ["reply", "cited"] if prompt_name in REPLY_FIRST_PROMPTS else ["cited", "reply"]
     schema = {
         "type": "object",
-        "properties": {
-            # No maxLength: llama.cpp expands it into a grammar rule per character and crashes
-            # (segfault) on 1,200 of them; max_tokens bounds the reply, clipped below.
-            "reply": {"type": "string"},
-            "cited": {"type": "array", "items": {"type": "string", "enum": example_ids or [NO_EXAMPLE]}},
-        },
-        "required": ["reply", "cited"],
+        "properties": {key: fields[key] for key in order},
+        "required": order,
         "additionalProperties": False,
     }
+    cut_off = False
     try:
         result = _timed_chat(backend, messages=messages, schema=schema, max_tokens=max_tokens)
+        content = result.content
+    except ModelResponseInvalid as error:
+        salvaged = cut_off_reply(error.raw) if order[0] == "cited" else None
+        if salvaged is None:
+            call = _failed_call(backend, prompt.version, error, pricing, purpose="draft")
+            return ModelVerdict(calls=(call,), error=str(error))
+        result = _result_of(backend, error)
+        content, cut_off = json.dumps({"reply": salvaged[0], "cited": salvaged[1]}), salvaged[2]
     except ModelError as error:
         call = _failed_call(backend, prompt.version, error, pricing, purpose="draft")
         return ModelVerdict(calls=(call,), unavailable=isinstance(error, ModelUnavailable), error=str(error))
     try:
-        answer = json.loads(result.content)
+        answer = json.loads(content)
         reply = str(answer["reply"]).strip()[:DRAFT_SCHEMA_MAX_CHARS]
         cited = [str(item) for item in answer["cited"]]
     except (ValueError, KeyError, TypeError) as error:
         call = _call(result, prompt.version, pricing, outcome="invalid", error=str(error), purpose="draft")
         return ModelVerdict(calls=(call,), error=f"draft is not the expected JSON: {error}")
     unknown = [item for item in cited if item not in example_ids]
-    if unknown or not reply:
-        reason = f"cites tickets that were not retrieved: {unknown}" if unknown else "empty reply"
+    if unknown or len(reply) < MIN_REPLY_CHARS:
+        reason = f"cites tickets that were not retrieved: {unknown}" if unknown else "reply too short"
         call = _call(result, prompt.version, pricing, outcome="invalid", error=reason, purpose="draft")
         return ModelVerdict(calls=(call,), error=reason)
     citations = tuple(dict.fromkeys(neighbours[example_ids.index(item)].doc_id for item in cited))
     call = _call(result, prompt.version, pricing, purpose="draft")
-    return ModelVerdict(draft=reply, draft_citations=citations, calls=(call,))
+    if cut_off:
+        call = replace(call, extra={"cut_off": True})
+    return ModelVerdict(draft=reply, draft_citations=citations, calls=(call,), draft_cut_off=cut_off)
+
+
+def _result_of(backend: ChatBackend, error: ModelError) -> ChatResult:
+    """The accounting of a call that answered, though not with complete JSON (for :func:`_call`)."""
+    return ChatResult(
+        content="",
+        prompt_tokens=error.prompt_tokens,
+        completion_tokens=error.completion_tokens,
+        latency_ms=error.latency_ms,
+        backend=backend.name,
+        model=backend.model,
+    )
 
 
 def _check_answer(

@@ -1,6 +1,6 @@
 """A reply drafted by the model from the chosen past answers, shown only when it is grounded.
 
-:func:`draft_grounded` asks the model (prompt ``draft-v2``) to write the reply from the best-ranked
+:func:`draft_grounded` asks the model (prompt ``draft-v3``) to write the reply from the best-ranked
 candidates' answers and the ticket, in the customer's language, then checks it
 (:mod:`inference_app.llm.grounding`). A draft that the model could not give, or that cites a ticket that
 was not retrieved, or carries a number or identifier found in neither the ticket nor the cited answers,
@@ -18,7 +18,7 @@ from inference_app.llm.classify import Pricing, draft_reply
 from inference_app.llm.grounding import check_grounding
 from inference_app.llm.types import CallRecord, ChatBackend, Neighbour
 
-DRAFT_PROMPT = "draft-v2"
+DRAFT_PROMPT = "draft-v3"
 DRAFT_EXAMPLES = 3
 LANGUAGES = {
     "en": "English",
@@ -38,6 +38,7 @@ class DraftOutcome:
     text: str = ""
     citations: tuple[int, ...] = ()
     fallback_reason: str = ""
+    cut_off: bool = False  # the token budget cut the reply: kept up to its last complete sentence
     calls: tuple[CallRecord, ...] = field(default_factory=tuple)
 
     @property
@@ -100,4 +101,9 @@ def draft_grounded(
         return DraftOutcome(fallback_reason="the draft cites no past ticket", calls=calls)
     if not result.ok:
         return DraftOutcome(fallback_reason=f"the draft is not grounded: {result.reason}", calls=calls)
-    return DraftOutcome(text=verdict.draft, citations=tuple(verdict.draft_citations), calls=calls)
+    return DraftOutcome(
+        text=verdict.draft,
+        citations=tuple(verdict.draft_citations),
+        cut_off=verdict.draft_cut_off,
+        calls=calls,
+    )

@@ -64,7 +64,8 @@ def test_coverage_quality_curve_moves_the_threshold() -> None:
 def test_drafting_accounting_and_baselines() -> None:
     records = [
         SuggestionRecord(
-            similarity=0.82, abstained=False, confidence=0.9, drafted=True,
+            similarity=0.82, abstained=False, confidence=0.9, drafted=True, draft_cut_off=True,
+            stored_similarity=0.88,
             prompt_tokens=300, completion_tokens=60, latency_ms=1200.0, cost_usd=0.001,
             baselines={"nearest_ticket_answer": 0.7},
         ),
@@ -77,9 +78,11 @@ def test_drafting_accounting_and_baselines() -> None:
     drafting = summarise_suggestions(records)["drafting"]
     assert (drafting["asked"], drafting["drafted"]) == (2, 1)
     assert drafting["fallbacks"] == {"the draft is not grounded": 1}
+    assert drafting["cut_off"] == 1  # drafted, its reply cut at a sentence by the token budget
     assert drafting["prompt_tokens_per_ticket"] == 200
     assert drafting["latency_ms_per_ticket"] == 1000.0
     assert drafting["similarity_drafted"] == pytest.approx(0.82)
+    assert drafting["similarity_stored_on_drafted"] == pytest.approx(0.88)  # the draft lost here
     nearest = summarise_suggestions(records)["baselines"]["nearest_ticket_answer"]
     assert nearest["mean"] == pytest.approx(0.8) and nearest["usable_share"] == 0.5
 

@@ -44,6 +44,8 @@ class SuggestionRecord:
     drafted: bool = False
     draft_fallback: str = ""
     """Why a draft was asked for but the stored answer was shown instead ("" when not)."""
+    draft_cut_off: bool = False  # drafted, its reply cut at a sentence by the token budget
+    stored_similarity: float | None = None  # drafted: the similarity of the stored answer it replaced
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_ms: float = 0.0
@@ -164,12 +166,17 @@ def summarise_suggestions(records: Sequence[SuggestionRecord]) -> dict[str, Any]
         "drafting": {
             "asked": len(drafts_asked),
             "drafted": len(drafted),
+            "cut_off": sum(1 for r in drafted if r.draft_cut_off),
             "fallbacks": dict(Counter(r.draft_fallback for r in drafts_asked if r.draft_fallback)),
             "prompt_tokens_per_ticket": _mean([r.prompt_tokens for r in drafts_asked]),
             "completion_tokens_per_ticket": _mean([r.completion_tokens for r in drafts_asked]),
             "latency_ms_per_ticket": _mean([r.latency_ms for r in drafts_asked]),
             "cost_usd_per_ticket": _mean([r.cost_usd for r in drafts_asked]),
             "similarity_drafted": _stats([float(r.similarity or 0.0) for r in drafted if r.shown])["mean"],
+            # the stored answer the draft replaced, on the same tickets: does drafting win?
+            "similarity_stored_on_drafted": _mean(
+                [r.stored_similarity for r in drafted if r.shown and r.stored_similarity is not None]
+            ),
         },
     }
 
@@ -188,6 +195,8 @@ def record_from_row(row: Mapping[str, Any]) -> SuggestionRecord:
         citations_valid=bool(row.get("citations_valid", True)),
         drafted=bool(row.get("drafted")),
         draft_fallback=str(row.get("draft_fallback") or ""),
+        draft_cut_off=bool(row.get("draft_cut_off")),
+        stored_similarity=row.get("stored_similarity"),
         prompt_tokens=int(row.get("prompt_tokens") or 0),
         completion_tokens=int(row.get("completion_tokens") or 0),
         latency_ms=float(row.get("latency_ms") or 0.0),

@@ -41,12 +41,17 @@ def _table(blocks: Mapping[str, Mapping[str, Any]]) -> str:
         ("cites only retrieved tickets", lambda b: _pct(b["citation_validity"])),
         ("nearest ticket's answer: mean / usable", lambda b: _baseline(b, "nearest_ticket_answer")),
         ("best answer of the top 5 (oracle): mean / usable", lambda b: _baseline(b, "best_of_top5")),
-        ("drafts asked / drafted", lambda b: f"{b['drafting']['asked']} / {b['drafting']['drafted']}"),
+        ("drafts asked / drafted (cut at a sentence)",
+         lambda b: f"{b['drafting']['asked']} / {b['drafting']['drafted']}"
+         f" ({b['drafting'].get('cut_off', 0)})"),
         ("draft tokens per ticket (prompt / completion)",
          lambda b: f"{_num(b['drafting']['prompt_tokens_per_ticket'], 0)}"
          f" / {_num(b['drafting']['completion_tokens_per_ticket'], 0)}"),
         ("draft latency per ticket (ms)", lambda b: _num(b["drafting"]["latency_ms_per_ticket"], 0)),
         ("draft cost per ticket (USD)", lambda b: _num(b["drafting"]["cost_usd_per_ticket"], 6)),
+        ("drafted tickets: similarity of the draft / of the stored answer it replaced",
+         lambda b: f"{_num(b['drafting']['similarity_drafted'])}"
+         f" / {_num(b['drafting'].get('similarity_stored_on_drafted'))}"),
     ]  # fmt: skip
     head = "".join(f"<th>{E(mode)}</th>" for mode in blocks)
     body = "".join(

@@ -240,9 +240,11 @@ def suggest(
             draft_fallback=outcome.fallback_reason,
         )
         if outcome.text:
+            row["stored_similarity"] = similarity  # the chosen stored answer the draft replaces
             text, citations = outcome.text, list(outcome.citations)
             similarity = float(ws.embedder.encode([text])[0] @ truth)
             row["drafted"] = True
+            row["draft_cut_off"] = outcome.cut_off
     retrieved = {int(hit.id) for hit in hits}
     row.update(
         similarity=similarity,
