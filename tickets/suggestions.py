@@ -102,7 +102,9 @@ def _with_answer(neighbours: Sequence[Neighbour]) -> list[Neighbour]:
 
 
 def answer_evidence(
-    *, items: Sequence[tuple[str, Sequence[Neighbour]]], searched_with: Mapping[str, bytes] | None = None
+    *,
+    items: Sequence[tuple[str, Sequence[Neighbour]]],
+    searched_with: Mapping[str, bytes | memoryview] | None = None,
 ) -> AnswerEvidence:
     """The evidence for every (text, neighbours) pair of a batch: three queries and at most two embed
     calls (the answers without a stored embedding, the texts) for the whole batch. ``searched_with``:

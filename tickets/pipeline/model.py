@@ -262,7 +262,7 @@ def _answer_text(context: Mapping[str, Any]) -> str:
 
 
 def answer_evidence_for(
-    items: Sequence[tuple[Mapping[str, Any], Plan, bytes | None]],
+    items: Sequence[tuple[Mapping[str, Any], Plan, bytes | memoryview | None]],
 ) -> suggestions.AnswerEvidence:
     """The answer ranker's evidence for a batch of (context, plan, the ticket's stored embedding: what
     retrieval searched with) in a few queries and at most two embed calls."""
