@@ -274,7 +274,7 @@ def test_rate_limits_answer_429_with_retry_after(world: World, monkeypatch: pyte
     import time
 
     frozen = (time.time() // 60) * 60 + 30  # mid-window: the four requests share one minute
-    monkeypatch.setattr("tickets.api.throttling._clock", lambda: frozen)
+    monkeypatch.setattr("tickets.api.rate_window._clock", lambda: frozen)
     _token, secret = token_create(name="tight", scopes=["read"], rate_limit_per_minute=3)
     client = bearer(secret)
     codes = [client.get("/api/v1/tickets").status_code for _ in range(4)]

@@ -173,7 +173,7 @@ def test_authentication_scope_and_rate_limits_apply(world: World, monkeypatch: p
     assert post(APIClient(), [item(1)]).status_code == 401
     assert post(bearer(world.tokens["read"]), [item(1)]).status_code == 403
     frozen = 1_000_000 * 60 + 30
-    monkeypatch.setattr("tickets.api.throttling._clock", lambda: frozen)
+    monkeypatch.setattr("tickets.api.rate_window._clock", lambda: frozen)
     _token, secret = token_create(name="tight", scopes=["read", "write"], rate_limit_per_minute=2)
     client = bearer(secret)
     codes = [post(client, [item(n)]).status_code for n in range(3)]

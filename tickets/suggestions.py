@@ -7,7 +7,7 @@ same ranking code runs in ``evaluate`` (``tickets.evaluation.suggestions``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,8 @@ from inference_app.llm.types import Neighbour
 from tickets.models import Feedback, Ticket, TicketStatus
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from retrieval.answer_ranker import AnswerChoice
 
 HISTORY_LIMIT = 5000
@@ -84,21 +86,83 @@ class _Hit:
     category: str | None
 
 
-def choose_answer(*, text: str, neighbours: Sequence[Neighbour], category: str | None) -> ChosenAnswer:
-    """Rank the retrieved tickets' answers for a new ticket (its redacted ``text``, as embedded for the
-    search) whose decided category is ``category``."""
-    from retrieval.answer_choice import candidates_from_hits
-    from retrieval.answer_services import current_answer_ranker
+@dataclass(frozen=True)
+class AnswerEvidence:
+    """What ranking needs beyond the neighbours, fetched once for a batch of tickets: the candidate
+    answers' embeddings, their ages and feedback, and the tickets' query vectors (by text)."""
+
+    vectors: Mapping[int, np.ndarray]
+    ages: Mapping[int, float]
+    feedback: Mapping[int, tuple[int, int, int]]
+    queries: Mapping[str, np.ndarray]
+
+
+def _with_answer(neighbours: Sequence[Neighbour]) -> list[Neighbour]:
+    return [n for n in neighbours if n.resolution.strip()]
+
+
+def answer_evidence(
+    *,
+    items: Sequence[tuple[str, Sequence[Neighbour]]],
+    searched_with: Mapping[str, bytes | memoryview] | None = None,
+) -> AnswerEvidence:
+    """The evidence for every (text, neighbours) pair of a batch: three queries and at most two embed
+    calls (the answers without a stored embedding, the texts) for the whole batch. ``searched_with``:
+    the vector a text was searched with (the ticket's stored embedding), used as its query vector
+    rather than embedding it again (the embedder quantises per batch: this is the search's vector)."""
+    import numpy as np
+
     from retrieval.services import embed_texts, kb_answer_vectors
 
-    with_answer = [n for n in neighbours if n.resolution.strip()]
-    ids = [n.doc_id for n in with_answer]
-    vectors = kb_answer_vectors(doc_ids=ids, answers={n.doc_id: n.resolution for n in with_answer})
+    answers: dict[int, str] = {}
+    for _, neighbours in items:
+        answers.update({n.doc_id: n.resolution for n in _with_answer(neighbours)})
+    ids = list(answers)
+    vectors = kb_answer_vectors(doc_ids=ids, answers=answers) if ids else {}
+    dimension = next((len(v) for v in vectors.values()), 0)
+    queries: dict[str, np.ndarray] = {}
+    to_embed: list[str] = []
+    for text, neighbours in items:
+        # A text is needed only where it has a candidate to rank (as before: no embedding otherwise).
+        if not text or text in queries or not any(n.doc_id in vectors for n in _with_answer(neighbours)):
+            continue
+        stored = np.frombuffer(bytes((searched_with or {}).get(text) or b""), dtype="<f4")
+        if len(stored) == dimension:
+            queries[text] = stored
+        else:
+            to_embed.append(text)
+    to_embed = list(dict.fromkeys(to_embed))
+    if to_embed:
+        queries.update(zip(to_embed, embed_texts(to_embed), strict=True))
+    return AnswerEvidence(
+        vectors=vectors,
+        ages=_ages(ids) if ids else {},
+        feedback=feedback_counts(doc_ids=ids) if ids else {},
+        queries=queries,
+    )
+
+
+def choose_answer(
+    *,
+    text: str,
+    neighbours: Sequence[Neighbour],
+    category: str | None,
+    evidence: AnswerEvidence | None = None,
+) -> ChosenAnswer:
+    """Rank the retrieved tickets' answers for a new ticket (its redacted ``text``, as embedded for the
+    search) whose decided category is ``category``; ``evidence`` fetched for its batch by
+    :func:`answer_evidence` (fetched for this ticket alone without it)."""
+    from retrieval.answer_choice import candidates_from_hits
+    from retrieval.answer_services import current_answer_ranker
+
+    if evidence is None:
+        evidence = answer_evidence(items=[(text, neighbours)])
+    with_answer = _with_answer(neighbours)
     hits = [_Hit(n.doc_id, n.score, n.score, n.lexical_score, n.category) for n in with_answer]
     candidates, matrix = candidates_from_hits(
-        hits, answer_vectors=vectors, ages_days=_ages(ids), feedback=feedback_counts(doc_ids=ids)
+        hits, answer_vectors=evidence.vectors, ages_days=evidence.ages, feedback=evidence.feedback
     )
-    query = embed_texts([text])[0] if candidates and text else None
+    query = evidence.queries.get(text) if candidates and text else None
     choice = current_answer_ranker().choose(
         candidates,
         matrix,

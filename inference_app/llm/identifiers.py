@@ -50,12 +50,23 @@ class PhoneCandidate:
     raw: str
 
 
-def phone_candidates(text: str, regions: tuple[str, ...] = PHONE_REGIONS) -> list[PhoneCandidate]:
-    """Numbers that ``phonenumbers`` finds valid in ``text``, longest first where they overlap."""
+WindowFilter = Callable[[int, str], bool]
+"""Whether a window (its offset and text) could hold a number worth reporting: one that says no spares
+the matcher (12 regions) a window all of whose numbers the caller would drop anyway."""
+
+
+def phone_candidates(
+    text: str, regions: tuple[str, ...] = PHONE_REGIONS, *, worth_matching: WindowFilter | None = None
+) -> list[PhoneCandidate]:
+    """Numbers that ``phonenumbers`` finds valid in ``text``, longest first where they overlap; only in
+    the windows ``worth_matching`` keeps (windows never overlap, so skipping one changes nothing else)."""
     found: dict[tuple[int, int], PhoneCandidate] = {}
     windows = (w for w in _WINDOW.finditer(text) if sum(c.isdigit() for c in w.group(0)) >= _DIGITS_IN_WINDOW)
+    # The cap counts the windows skipped too: which windows are matched does not depend on the filter.
     for window in itertools.islice(windows, MAX_PHONE_WINDOWS):
         offset = window.start()
+        if worth_matching is not None and not worth_matching(offset, window.group(0)):
+            continue
         window_text = window.group(0).translate(_ODD_SPACES)  # one character for one: offsets hold
         for region in regions:
             matcher = phonenumbers.PhoneNumberMatcher(
@@ -69,6 +80,19 @@ def phone_candidates(text: str, regions: tuple[str, ...] = PHONE_REGIONS) -> lis
         if not chosen or candidate.start >= chosen[-1].end:
             chosen.append(candidate)
     return chosen
+
+
+_SEPARATOR_GROUPS = re.compile(rf"\d(?={_SEP}+\d)")
+
+
+def could_read_as_phone(window: str) -> bool:
+    """Whether some part of an unlabelled ``window`` could pass :func:`reads_as_phone`: a superset of its
+    conditions on the window (a part has no more digits, separator groups, zeros or signs than it)."""
+    if "+" in window or "\uff0b" in window or "00" in window:
+        return True
+    if sum(char.isdigit() for char in window) < 9:
+        return False
+    return "0" in window or "(" in window or len(_SEPARATOR_GROUPS.findall(window)) >= 2
 
 
 def reads_as_phone(raw: str, *, labelled: bool) -> bool:

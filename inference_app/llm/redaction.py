@@ -19,7 +19,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from inference_app.llm.identifiers import national_id_spans, phone_candidates, reads_as_phone
+from inference_app.llm.identifiers import (
+    could_read_as_phone,
+    national_id_spans,
+    phone_candidates,
+    reads_as_phone,
+)
 
 EMAIL = "EMAIL"
 PHONE = "PHONE"
@@ -121,6 +126,9 @@ _PHONE_LABEL = re.compile(
     r"\b[^\d\n]{0,24}$",
     _I,
 )
+# The phone labels anywhere (no word boundary, no distance): a window without one in the lookbehind
+# before it cannot hold a labelled number (labels are letters, never inside a window).
+_PHONE_LABEL_ANYWHERE = re.compile(_PHONE_LABEL.pattern.split(r")\b[^", 1)[0].removeprefix(r"\b") + ")", _I)
 _NUMBER_LABEL = re.compile(
     r"(?:order|ticket|invoice|case|ref(?:erence)?|tracking|customer|client|contract|serial|sku|part|"
     r"model|id|bestell\w*|auftrag\w*|rechnung\w*|kunden\w*|vertrag\w*|pedido|factura|referencia|"
@@ -279,7 +287,11 @@ def _phone_numbers(text: str, counts: Counter[str]) -> str:
     """Numbers ``phonenumbers`` finds valid, where they read as phone numbers (not after "order")."""
     parts: list[str] = []
     end = 0
-    for candidate in phone_candidates(text):
+
+    def worth_matching(offset: int, window: str) -> bool:
+        return could_read_as_phone(window) or _PHONE_LABEL_ANYWHERE.search(_before(text, offset)) is not None
+
+    for candidate in phone_candidates(text, worth_matching=worth_matching):
         before = _before(text, candidate.start)
         if _NUMBER_LABEL.search(before):
             continue

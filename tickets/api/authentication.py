@@ -15,6 +15,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from tickets.api.rate_window import now_and_window
 from tickets.models import AuditEvent
 from tickets.permissions import is_admin, is_lead, team_ids
 from tickets.services.api_tokens import token_authenticate
@@ -34,6 +35,8 @@ class Principal:
     user: Any = None  # the Django user, None for a token
     token_id: int | None = None
     role: str = ""  # admin, lead, agent or "" (no team): session users only
+    counted: tuple[int, int] | None = None
+    """(rate window, requests in it) where this request was counted with the token lookup."""
 
     @property
     def sees_all_tickets(self) -> bool:
@@ -95,7 +98,8 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         raw = raw.strip()
         if not raw or " " in raw:
             raise exceptions.AuthenticationFailed("Malformed Authorization header: Bearer <token>.")
-        info = token_authenticate(raw=raw)
+        _now, window = now_and_window()
+        info = token_authenticate(raw=raw, count_window=window)
         if info is None:
             raise exceptions.AuthenticationFailed("Unknown or revoked API token.")
         principal = Principal(
@@ -105,6 +109,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             rate_limit_per_minute=info.rate_limit_per_minute,
             client_key=f"token:{info.id}",
             token_id=info.id,
+            counted=None if info.requests_in_window is None else (window, info.requests_in_window),
         )
         return ApiClientUser(info.name), principal
 

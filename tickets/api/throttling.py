@@ -1,12 +1,13 @@
 """Per-client rate limits in the shared cache (Redis), so every web process counts together.
 
-A fixed one-minute window per client: one ``INCR`` per request (plus an ``EXPIRE`` when a window
-opens). Over the limit the answer is 429 with ``Retry-After``: the seconds left in the window.
+A fixed one-minute window per client (:mod:`tickets.api.rate_window`): one ``INCR`` per request (plus
+an ``EXPIRE`` when a window opens). A token's request was already counted with its lookup, in the same
+Redis round trip (the principal carries the count); the throttle counts the others. Over the limit the
+answer is 429 with ``Retry-After``: the seconds left in the window.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from django.core.cache import cache
@@ -14,10 +15,8 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from tickets.api.authentication import Principal
+from tickets.api.rate_window import COUNTER_SECONDS, WINDOW_SECONDS, counter_key, now_and_window
 from tickets.api.shared_cache import shared_redis
-
-WINDOW_SECONDS = 60
-_clock = time.time  # tests pin it
 
 
 def _hit(key: str) -> int:
@@ -26,12 +25,12 @@ def _hit(key: str) -> int:
     if client is not None:
         count = int(client.incr(key))
         if count == 1:
-            client.expire(key, WINDOW_SECONDS + 5)
+            client.expire(key, COUNTER_SECONDS)
         return count
     try:
         return int(cache.incr(key))
     except ValueError:  # no counter yet in this window
-        if cache.add(key, 1, timeout=WINDOW_SECONDS + 5):
+        if cache.add(key, 1, timeout=COUNTER_SECONDS):
             return 1
         return int(cache.incr(key))
 
@@ -44,12 +43,14 @@ class ClientRateThrottle(BaseThrottle):
         principal = request.auth
         if not isinstance(principal, Principal):
             return True  # unauthenticated requests are refused before they cost anything
-        now = _clock()
-        window = int(now // WINDOW_SECONDS)
-        count = _hit(f"ratelimit:{principal.client_key}:{window}")
+        now, window = now_and_window()
+        if principal.counted is not None:  # with the token lookup
+            window, count = principal.counted
+        else:
+            count = _hit(counter_key(principal.client_key, window))
         if count <= principal.rate_limit_per_minute:
             return True
-        self.retry_after = (window + 1) * WINDOW_SECONDS - now
+        self.retry_after = max(1.0, (window + 1) * WINDOW_SECONDS - now)
         return False
 
     def wait(self) -> float | None:

@@ -288,14 +288,23 @@ def _decide_batch(tickets: list[Ticket], token: Any, *, first: int) -> None:
         [t for t in tickets if plans[t.pk].consult],
     ):
         outcomes = {}
+        started = time.perf_counter()
+        evidence = decisions.answer_evidence_for(
+            [(t.pipeline_context, plans[t.pk], t.text_embedding) for t in group]
+        )
+        shared_ms = (time.perf_counter() - started) * 1000 / max(1, len(group))  # each ticket's part
         for ticket in group:
             started = time.perf_counter()
             if plans[ticket.pk].consult and not connection.in_atomic_block:
                 connection.close()  # no database connection is held while the model thinks
             outcome = decisions.decide(
-                ticket.pipeline_context, plans[ticket.pk], setup_of[ticket.pk], ticket_id=ticket.pk
+                ticket.pipeline_context,
+                plans[ticket.pk],
+                setup_of[ticket.pk],
+                ticket_id=ticket.pk,
+                evidence=evidence,
             )
-            outcomes[ticket.pk] = (outcome, (time.perf_counter() - started) * 1000)
+            outcomes[ticket.pk] = (outcome, shared_ms + (time.perf_counter() - started) * 1000)
         with transaction.atomic():
             events: dict[int, list[dict[str, Any]]] = {}
             decided: dict[int, tuple[Ticket, Suggestion]] = {}

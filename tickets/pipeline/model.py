@@ -179,10 +179,16 @@ class DecisionOutcome:
 
 
 def decide(
-    context: Mapping[str, Any], plan: Plan, setup: DecisionSetup, *, ticket_id: int | None = None
+    context: Mapping[str, Any],
+    plan: Plan,
+    setup: DecisionSetup,
+    *,
+    ticket_id: int | None = None,
+    evidence: suggestions.AnswerEvidence | None = None,
 ) -> DecisionOutcome:
     """The decision for one ticket; calls the model when the plan says so (never raises on its failure):
-    the LLM version chosen for ``ticket_id`` (:mod:`tickets.pipeline.llm_versions`)."""
+    the LLM version chosen for ``ticket_id`` (:mod:`tickets.pipeline.llm_versions`). ``evidence``: the
+    answer ranker's, fetched for the batch (:func:`answer_evidence_for`)."""
     from tickets.pipeline.llm_versions import llm_for
 
     verdict: ModelVerdict | None = None
@@ -215,9 +221,10 @@ def decide(
     steered = bool(context.get("injection"))
     model_priority = verdict.priority if verdict is not None and verdict.ok and not steered else None
     chosen = suggestions.choose_answer(
-        text=str(context.get("text") or ""),
+        text=_answer_text(context),
         neighbours=plan.answer_pool or plan.neighbours,
         category=decision.category,
+        evidence=evidence,
     )
     server_down = verdict is not None and verdict.unavailable
     if plan.draft and backend is not None and chosen.shown is not None and not server_down:
@@ -247,6 +254,21 @@ def decide(
         },
         llm_model_id=llm.decision_model_id if llm is not None and called else None,
         llm_canary=llm is not None and llm.canary and called,
+    )
+
+
+def _answer_text(context: Mapping[str, Any]) -> str:
+    return str(context.get("text") or "")
+
+
+def answer_evidence_for(
+    items: Sequence[tuple[Mapping[str, Any], Plan, bytes | memoryview | None]],
+) -> suggestions.AnswerEvidence:
+    """The answer ranker's evidence for a batch of (context, plan, the ticket's stored embedding: what
+    retrieval searched with) in a few queries and at most two embed calls."""
+    return suggestions.answer_evidence(
+        items=[(_answer_text(context), plan.answer_pool or plan.neighbours) for context, plan, _ in items],
+        searched_with={_answer_text(context): vector for context, _, vector in items if vector},
     )
 
 

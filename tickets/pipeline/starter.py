@@ -28,6 +28,7 @@ Send = Callable[[Sequence[int]], None]
 
 _lock = threading.Lock()
 _wake = threading.Condition(_lock)
+_sending = threading.Lock()
 _pending: list[int] = []
 _send: Send | None = None
 _thread_pid = 0
@@ -53,12 +54,14 @@ def start(ticket_ids: Sequence[int], send: Send) -> None:
 
 
 def flush() -> None:
-    """Send what is pending now (at exit, and for tests)."""
-    with _wake:
-        ids, send = list(_pending), _send
-        _pending.clear()
-    if ids and send is not None:
-        _send_logged(send, ids)
+    """Send what is pending now (at exit, and for tests). One flush at a time: the one at exit waits for
+    the thread's send in flight (the thread is a daemon, stopped after the exit handlers run)."""
+    with _sending:
+        with _wake:
+            ids, send = list(_pending), _send
+            _pending.clear()
+        if ids and send is not None:
+            _send_logged(send, ids)
 
 
 def _run(linger_seconds: float) -> None:

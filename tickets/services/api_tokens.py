@@ -4,9 +4,10 @@ A token looks like ``sb_<43 url-safe characters>`` (256 random bits). It is show
 made; the database keeps its SHA-256 (a fast hash is right for a random secret of this size: there
 is nothing to guess) and its first characters, to recognise it in lists.
 
-Looking a token up costs one Redis read on the hot path; the database is read on a miss and
+Looking a token up costs one Redis round trip on the hot path, which also counts the request against
+the token's rate limit (:mod:`tickets.api.rate_window`); the database is read on a miss and
 ``last_used_at`` is written at most once a minute per token. Revoking drops the cached entry, so a
-revoked token stops working on the next request in every process.
+revoked token stops working on the next request in every process (no process keeps its own copy).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from tickets.api.rate_window import COUNTER_SECONDS, counter_key
 from tickets.api.shared_cache import shared_redis
 from tickets.models import ApiToken
 
@@ -43,6 +45,8 @@ class TokenInfo:
     name: str
     scopes: frozenset[str]
     rate_limit_per_minute: int
+    requests_in_window: int | None = None
+    """This request's number in the rate window it was counted in with the lookup (None: not counted)."""
 
 
 def token_sha256(raw: str) -> str:
@@ -102,12 +106,23 @@ def token_forget_cached(token: ApiToken) -> None:
     cache.delete(key)
 
 
-def _cached(key: str) -> Any:
+def _cached(key: str, *, count_in: str | None = None) -> tuple[Any, int | None]:
+    """The cached entry, and with Redis and ``count_in`` (a rate counter's key) the counter after
+    this request's increment: one round trip for both."""
     client = shared_redis()
     if client is None:
-        return cache.get(key)
-    raw = client.get(key)
-    return None if raw is None else json.loads(raw)
+        return cache.get(key), None
+    if count_in is None:
+        raw = client.get(key)
+        return None if raw is None else json.loads(raw), None
+    pipe = client.pipeline(transaction=False)
+    # EXPIRE on every request (not only the window's first): still one round trip, and the counter's
+    # key names its window, so it goes soon after the window ends either way.
+    pipe.get(key)
+    pipe.incr(count_in)
+    pipe.expire(count_in, COUNTER_SECONDS)
+    raw, count, _ = pipe.execute()
+    return None if raw is None else json.loads(raw), int(count)
 
 
 def _remember(key: str, value: Any, seconds: int) -> None:
@@ -118,13 +133,16 @@ def _remember(key: str, value: Any, seconds: int) -> None:
         client.set(key, json.dumps(value), ex=seconds)
 
 
-def token_authenticate(*, raw: str) -> TokenInfo | None:
-    """The active token with this secret, or None. One Redis read when warm."""
+def token_authenticate(*, raw: str, count_window: int | None = None) -> TokenInfo | None:
+    """The active token with this secret, or None. One Redis round trip when warm, which with
+    ``count_window`` also counts the request in that rate window (the counter is the secret's, one
+    for one with the token: its id is not known before the lookup)."""
     if not raw.startswith(TOKEN_PREFIX) or len(raw) > 100:
         return None
     digest = token_sha256(raw)
     key = _cache_key(digest)
-    cached = _cached(key)
+    count_in = None if count_window is None else counter_key(f"token-sha256:{digest}", count_window)
+    cached, requests = _cached(key, count_in=count_in)
     if cached is None:
         row = (
             ApiToken.objects.filter(secret_sha256=digest, revoked_at__isnull=True)
@@ -141,6 +159,7 @@ def token_authenticate(*, raw: str) -> TokenInfo | None:
         name=cached["name"],
         scopes=frozenset(cached["scopes"]),
         rate_limit_per_minute=cached["rate_limit_per_minute"] or settings.API_RATE_LIMIT_PER_MINUTE,
+        requests_in_window=requests,
     )
     _touch(info.id)
     return info
