@@ -9,7 +9,10 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from inference_app.llm.openai_backend import OpenAIBackend
 
 
 @dataclass(frozen=True)
@@ -128,3 +131,19 @@ def scripted_server() -> Iterator[ScriptedServer]:
         yield server
     finally:
         server.stop()
+
+
+def openai_backend(server: ScriptedServer, **overrides: Any) -> OpenAIBackend:
+    """The OpenAI-compatible backend pointed at ``server``: no retries, a breaker that never opens."""
+    from inference_app.llm.circuit import CircuitBreaker
+    from inference_app.llm.openai_backend import OpenAIBackend
+
+    options: dict[str, Any] = {
+        "base_url": server.base_url,
+        "model": "m",
+        "timeout": 5,
+        "max_retries": 0,
+        "breaker": CircuitBreaker(failure_threshold=100),
+    }
+    options.update(overrides)
+    return OpenAIBackend(**options)

@@ -8,12 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from inference_app.llm.circuit import CircuitBreaker
 from inference_app.llm.drafting import draft_grounded
 from inference_app.llm.grounding import check_grounding
-from inference_app.llm.openai_backend import OpenAIBackend
 from inference_app.llm.types import Neighbour
-from tests.scripted_http import ScriptedServer, completion, scripted_server
+from tests.scripted_http import ScriptedServer, completion, openai_backend, scripted_server
 
 CANDIDATES = [
     Neighbour(
@@ -40,23 +38,13 @@ def server() -> Iterator[ScriptedServer]:
     yield from scripted_server()
 
 
-def _backend(server: ScriptedServer) -> OpenAIBackend:
-    return OpenAIBackend(
-        base_url=server.base_url,
-        model="m",
-        timeout=5,
-        max_retries=0,
-        breaker=CircuitBreaker(failure_threshold=100),
-    )
-
-
 def test_the_prompt_asks_for_the_customers_language_and_a_grounded_draft_passes(
     server: ScriptedServer,
 ) -> None:
     reply = "Wir haben die doppelte Abbuchung von 25.00 EUR für ORD-7781 erstattet (5-7 Werktage)."
     server.script(completion(json.dumps({"reply": reply, "cited": ["E1"]})))
     outcome = draft_grounded(
-        backend=_backend(server),
+        backend=openai_backend(server),
         ticket_text=TICKET,
         candidates=CANDIDATES,
         retrieved_ids=[41, 42, 43],
@@ -82,7 +70,10 @@ def test_an_ungrounded_draft_falls_back_and_says_why(
 ) -> None:
     server.script(completion(json.dumps({"reply": reply, "cited": ["E1"]})))
     outcome = draft_grounded(
-        backend=_backend(server), ticket_text=ADVERSARIAL[0], candidates=CANDIDATES, retrieved_ids=[41, 42]
+        backend=openai_backend(server),
+        ticket_text=ADVERSARIAL[0],
+        candidates=CANDIDATES,
+        retrieved_ids=[41, 42],
     )
     assert outcome.text == "" and outcome.citations == ()
     assert "not grounded" in outcome.fallback_reason and problem in outcome.fallback_reason
@@ -95,14 +86,16 @@ def test_a_draft_citing_nothing_or_a_model_failure_falls_back(server: ScriptedSe
         completion("not json at all"),
     )
     uncited = draft_grounded(
-        backend=_backend(server), ticket_text=TICKET, candidates=CANDIDATES, retrieved_ids=[41]
+        backend=openai_backend(server), ticket_text=TICKET, candidates=CANDIDATES, retrieved_ids=[41]
     )
     assert uncited.fallback_reason == "the draft cites no past ticket"
     broken = draft_grounded(
-        backend=_backend(server), ticket_text=TICKET, candidates=CANDIDATES, retrieved_ids=[41]
+        backend=openai_backend(server), ticket_text=TICKET, candidates=CANDIDATES, retrieved_ids=[41]
     )
     assert broken.fallback_reason.startswith("the model gave no draft")
-    nothing = draft_grounded(backend=_backend(server), ticket_text=TICKET, candidates=[], retrieved_ids=[])
+    nothing = draft_grounded(
+        backend=openai_backend(server), ticket_text=TICKET, candidates=[], retrieved_ids=[]
+    )
     assert nothing.fallback_reason == "no candidate answer to draft from" and not nothing.calls
 
 
@@ -137,7 +130,7 @@ def test_a_reply_cut_off_by_the_token_budget_is_kept_to_its_last_sentence_and_st
 ) -> None:
     server.script(completion(content))
     outcome = draft_grounded(
-        backend=_backend(server), ticket_text=TICKET, candidates=CANDIDATES, retrieved_ids=[41, 42]
+        backend=openai_backend(server), ticket_text=TICKET, candidates=CANDIDATES, retrieved_ids=[41, 42]
     )
     assert outcome.text == outcome_text and reason in outcome.fallback_reason
     assert bool(outcome.text) == (not outcome.fallback_reason)
