@@ -65,7 +65,10 @@ def write(path: Path, data: list[dict[str, str]]) -> Path:
     return path
 
 
-def test_evaluate_reports_suggestions_per_mode(tmp_path: Path) -> None:
+def test_evaluate_reports_suggestions_per_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from retrieval import answer_ranker
+
+    monkeypatch.setattr(answer_ranker, "MIN_CALIBRATION_QUERIES", 50)  # 90 history tickets, calibrated
     history, test = write(tmp_path / "h.csv", rows(90, 1)), write(tmp_path / "t.csv", rows(24, 2))
     output = tmp_path / "report"
     args = [

@@ -54,6 +54,20 @@ def test_summary_counts_abstentions_as_not_usable() -> None:
     assert block["ece"] == pytest.approx((0.1 + 0.2 + 0.7 + 0.7) / 4)
 
 
+def test_an_uncalibrated_ranker_has_no_calibration_error_but_still_orders_the_curve() -> None:
+    """A ranker fitted on too small a history gives scores, not probabilities (see
+    MIN_CALIBRATION_QUERIES): no ECE is claimed for them."""
+    from dataclasses import replace
+
+    from tickets.evaluation.suggestion_metrics import record_from_row
+
+    scores = [replace(r, calibrated=False) for r in RECORDS]
+    assert summarise_suggestions(scores)["ece"] is None
+    assert coverage_quality_curve(scores, points=4) == coverage_quality_curve(RECORDS, points=4)
+    row = {"similarity": 0.9, "abstained": False, "confidence": 0.4, "calibrated": False}
+    assert record_from_row(row).calibrated is False and record_from_row({"confidence": 0.4}).calibrated
+
+
 def test_coverage_quality_curve_moves_the_threshold() -> None:
     curve = coverage_quality_curve(RECORDS, points=4)
     assert [p["threshold"] for p in curve] == [0.9, 0.8, 0.7, 0.3]

@@ -58,3 +58,12 @@ HISTORY: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
 def company(db: Any, knowledge_dir: Path) -> dict[str, Category]:
     """Three teams, three categories, and 21 resolved tickets indexed in the knowledge base."""
     return make_resolved_history(HISTORY)
+
+
+@pytest.fixture
+def calibrated_small_history(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The 21-ticket company's ranker calibrated as a large history's would be (below
+    MIN_CALIBRATION_QUERIES a fitted ranker stays uncalibrated and never abstains)."""
+    from retrieval import answer_ranker
+
+    monkeypatch.setattr(answer_ranker, "MIN_CALIBRATION_QUERIES", 10)

@@ -58,6 +58,7 @@ def test_without_a_fitted_ranker_the_suggestion_is_shown_and_marked_uncalibrated
 
 
 @override_settings(PIPELINE_USE_MODEL="never")
+@pytest.mark.usefixtures("calibrated_small_history")
 def test_the_learned_ranker_gives_a_calibrated_confidence_and_abstains_below_the_threshold(
     company: dict[str, Category], django_capture_on_commit_callbacks: Any, settings: Any
 ) -> None:
@@ -182,6 +183,7 @@ def test_auto_drafting_follows_what_evaluation_recorded(company: dict[str, Categ
 
 
 @override_settings(PIPELINE_USE_MODEL="never")
+@pytest.mark.usefixtures("calibrated_small_history")
 def test_the_webhook_api_and_ticket_page_say_the_same_about_confidence_and_abstention(
     company: dict[str, Category], django_capture_on_commit_callbacks: Any, settings: Any
 ) -> None:

@@ -138,3 +138,45 @@ def test_an_artefact_of_the_previous_format_is_refused(tmp_path: Path) -> None:
     write_container(path, MAGIC, {"format_version": 1, "embedding_model": "m"}, b"")
     with pytest.raises(IndexFormatMismatch):
         AnswerRanker.load(path, embedding_model="m")
+
+
+def test_a_map_that_does_not_win_out_of_fold_is_left_out(tmp_path: Path) -> None:
+    """On a small history the map's prediction is noise: the ranker compares its out-of-fold choice
+    with and without the map's features (same folds), keeps neither map nor weights for them, and says
+    so; saved and loaded, it ranks without a map (zero features, zero weights)."""
+    rng = np.random.default_rng(7)
+    queries = []
+    for _ in range(120):
+        truth = _unit(rng.normal(size=6))
+        good = _unit(truth + rng.normal(0, 0.05, size=6))
+        bad = [_unit(rng.normal(size=6)) for _ in range(3)]
+        answers = np.vstack([good, *bad])
+        candidates = [Candidate(doc_id=0, dense=float(rng.uniform(0.8, 0.9)))] + [
+            Candidate(doc_id=i, dense=float(rng.uniform(0.5, 0.8))) for i in range(1, 4)
+        ]
+        noise = _unit(rng.normal(size=6))  # the map's prediction says nothing about the truth
+        queries.append(
+            training_query(candidates, answers, truth, decided_category=None, predicted_answer=noise)
+        )
+    tickets, answers, _ = history(50, dim=6)
+    learned = fit_answer_map(tickets, answers, [None] * 50)
+    ranker = fit_answer_ranker(queries, embedding_model="m", answer_map=learned, min_calibration_queries=100)
+    stats = ranker.stats
+    assert stats["answer_map_kept"] is False and ranker.answer_map is None
+    assert stats["oof_usable_share_top_with_map"] <= stats["oof_usable_share_top_without_map"]
+    assert stats["oof_usable_share_top"] == stats["oof_usable_share_top_without_map"] > 0.9
+    for name in ("answer_to_predicted", "answer_to_predicted_gap"):
+        assert ranker.weights[FEATURES.index(name)] == 0.0 and stats["weights"][name] == 0.0
+    path = tmp_path / "ranker.bin"
+    ranker.save(path)
+    loaded = AnswerRanker.load(path, embedding_model="m")
+    assert loaded.answer_map is None and loaded.stats["answer_map_kept"] is False
+    candidates = [Candidate(doc_id=2, dense=0.85), Candidate(doc_id=1, dense=0.6)]
+    choice = loaded.choose(
+        candidates,
+        np.vstack([_unit(rng.normal(size=6)), _unit(rng.normal(size=6))]),
+        decided_category=None,
+        min_confidence=0.5,
+        query_vector=tickets[0],
+    )
+    assert choice.best is not None and choice.best.doc_id == 2 and choice.calibrated

@@ -11,6 +11,7 @@ import pytest
 
 from retrieval.answer_ranker import (
     FEATURES,
+    MIN_CALIBRATION_QUERIES,
     AnswerRanker,
     AnswerRankerStale,
     Candidate,
@@ -73,7 +74,7 @@ def synthetic_queries(n: int, seed: int) -> list[Any]:
 
 
 def test_fitting_learns_agreement_and_is_calibrated_out_of_fold(tmp_path: Path) -> None:
-    ranker = fit_answer_ranker(synthetic_queries(400, seed=1), embedding_model="m")
+    ranker = fit_answer_ranker(synthetic_queries(600, seed=1), embedding_model="m")
     stats = ranker.stats
     assert stats["oof_usable_share_top"] > stats["oof_usable_share_first_retrieved"] + 0.2
     assert stats["oof_usable_share_top"] > 0.95
@@ -94,7 +95,9 @@ def test_fitting_learns_agreement_and_is_calibrated_out_of_fold(tmp_path: Path) 
 
 
 def test_choose_abstains_below_the_threshold_and_ranks_agreed_answers_first() -> None:
-    ranker = fit_answer_ranker(synthetic_queries(300, seed=3), embedding_model="m")
+    ranker = fit_answer_ranker(
+        synthetic_queries(300, seed=3), embedding_model="m", min_calibration_queries=300
+    )
     candidates = [Candidate(doc_id=i, dense=0.8, category="A") for i in range(4)]
     answers = np.vstack(
         [unit(0, 1, 0, 0, 0, 0), unit(1, 0, 0, 0, 0, 0), unit(1, 0.02, 0, 0, 0, 0), unit(1, 0, 0.02, 0, 0, 0)]
@@ -120,3 +123,22 @@ def test_the_unlearned_ranker_never_abstains() -> None:
 def test_too_little_history_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="need at least"):
         fit_answer_ranker(synthetic_queries(3, seed=4), embedding_model="m")
+
+
+def test_a_small_history_gives_learned_weights_but_no_calibration(tmp_path: Path) -> None:
+    """Below MIN_CALIBRATION_QUERIES the top score is not calibrated: the ranker still ranks by what it
+    learned, its confidence is marked uncalibrated and it never abstains, saved and loaded alike."""
+    queries = synthetic_queries(200, seed=5)
+    ranker = fit_answer_ranker(queries, embedding_model="m")
+    assert MIN_CALIBRATION_QUERIES > 200 and ranker.stats["learned"] is True
+    assert ranker.stats["calibrated"] is False and not ranker.calibrated
+    assert ranker.recommended_threshold is None and ranker.stats["oof_usable_share_top"] > 0.9
+    path = tmp_path / "ranker.bin"
+    ranker.save(path)
+    loaded = AnswerRanker.load(path, embedding_model="m")
+    candidates = [Candidate(doc_id=i, dense=0.8, category="A") for i in range(3)]
+    answers = np.vstack([unit(0, 1, 0, 0, 0, 0), unit(1, 0, 0, 0, 0, 0), unit(1, 0.02, 0, 0, 0, 0)])
+    choice = loaded.choose(candidates, answers, decided_category="A", min_confidence=0.9999)
+    assert not choice.calibrated and not choice.abstained
+    assert choice.best is not None and choice.best.doc_id in (1, 2)
+    assert fit_answer_ranker(queries, embedding_model="m", min_calibration_queries=200).calibrated

@@ -17,10 +17,12 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
+from retrieval.answer_services import current_answer_ranker
 from retrieval.label_services import train_label_model
 from tickets.demo import content as demo_content
 from tickets.demo.generator import load_demo, past_tickets
 from tickets.models import Channel, PipelineStage, Suggestion, Ticket
+from tickets.suggestions import train_answer_ranker
 
 pytestmark = [
     pytest.mark.slow,
@@ -36,11 +38,16 @@ DUPLICATE_CHARGE = re.compile(
 REFUND = re.compile(r"refund|erstatt", re.IGNORECASE)
 
 
-def _suggestions_after_make_demo(tmp_path: Path, capture: Any) -> dict[str, Suggestion]:
-    """The suggestion of each incoming demo ticket (by its demo external id)."""
+def _suggestions_after_make_demo(
+    tmp_path: Path, capture: Any, *, train_ranker: bool = False
+) -> dict[str, Suggestion]:
+    """The suggestion of each incoming demo ticket (by its demo external id); ``train_ranker``: the
+    answer ranker fitted too, as ``make demo`` does before its worker starts."""
     with capture(execute=False) as enqueued:  # loaded, not yet processed: no worker runs yet
         load_demo(data_dir=tmp_path)
     assert train_label_model().trained
+    if train_ranker:
+        assert train_answer_ranker().trained
     with capture(execute=True):  # the worker starts and takes the queued tickets
         for callback in enqueued:
             callback()
@@ -55,10 +62,34 @@ def test_every_incoming_demo_ticket_gets_a_resolution_of_its_own_problem(
     tmp_path: Path, django_capture_on_commit_callbacks: Any
 ) -> None:
     suggestions = _suggestions_after_make_demo(tmp_path, django_capture_on_commit_callbacks)
+    _assert_own_problems(suggestions)
+
+
+@override_settings(PIPELINE_USE_MODEL="never")
+def test_with_the_answer_ranker_fitted_as_make_demo_does_every_incoming_ticket_is_shown_its_answer(
+    tmp_path: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Issue 13's regression: the ranker fitted on the demo's 360 templated past tickets abstained on
+    4 of the 8 hand-written incoming ones (confidence 0.10-0.45), though its first choice was of the
+    right problem for all 8. Its answer map does not win out of fold on so small a history (left out),
+    and 360 tickets are too few to calibrate on: the suggestions are shown, marked uncalibrated."""
+    suggestions = _suggestions_after_make_demo(
+        tmp_path, django_capture_on_commit_callbacks, train_ranker=True
+    )
+    stats = current_answer_ranker().stats
+    assert stats["learned"] and stats["history_queries"] == 360
+    assert stats["answer_map_kept"] is False and current_answer_ranker().answer_map is None
+    assert stats["calibrated"] is False
+    abstained = [number for number, s in suggestions.items() if s.abstained or not s.resolution_text]
+    assert abstained == []
+    assert all(s.suggestion_confidence is None for s in suggestions.values())  # not calibrated: no number
+    _assert_own_problems(suggestions)
+
+
+def _assert_own_problems(suggestions: dict[str, Suggestion]) -> None:
     problem_of = {
         row.external_id: (row.category.name, row.problem.subject) for row in past_tickets(timezone.now())
     }
-
     wrong = []
     for number, incoming in enumerate(demo_content.INCOMING_PROBLEMS, start=1):
         suggestion = suggestions[f"demo-new-{number:02d}"]

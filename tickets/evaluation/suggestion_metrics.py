@@ -39,6 +39,9 @@ class SuggestionRecord:
     similarity: float | None
     abstained: bool
     confidence: float | None = None
+    calibrated: bool = True
+    """False where the ranker was not calibrated (a small history): its number is a score, left out
+    of the calibration error (it still orders the coverage-quality curve)."""
     rouge_l: float | None = None
     citations_valid: bool = True
     drafted: bool = False
@@ -138,7 +141,7 @@ def summarise_suggestions(records: Sequence[SuggestionRecord]) -> dict[str, Any]
     shown = [r for r in records if r.shown]
     usable = sum(r.usable for r in records)
     chosen = [r for r in records if r.similarity is not None]
-    calibrated = [r for r in chosen if r.confidence is not None]
+    calibrated = [r for r in chosen if r.confidence is not None and r.calibrated]
     drafted = [r for r in records if r.drafted]
     drafts_asked = [r for r in records if r.drafted or r.draft_fallback]
     return {
@@ -191,6 +194,7 @@ def record_from_row(row: Mapping[str, Any]) -> SuggestionRecord:
         similarity=row.get("similarity"),
         abstained=bool(row.get("abstained")),
         confidence=row.get("confidence"),
+        calibrated=bool(row.get("calibrated", True)),
         rouge_l=row.get("rouge_l"),
         citations_valid=bool(row.get("citations_valid", True)),
         drafted=bool(row.get("drafted")),

@@ -44,3 +44,17 @@ class Command(BaseCommand):
                 f"usable precision 95% needs confidence >= {threshold if threshold is not None else 'n/a'}."
             )
         )
+        if "answer_map_kept" in stats:
+            self.stdout.write(
+                f"Answer map {'kept' if stats['answer_map_kept'] else 'left out'}: out of fold usable "
+                f"{stats.get('oof_usable_share_top_with_map', 0):.1%} with it, "
+                f"{stats.get('oof_usable_share_top_without_map', 0):.1%} without."
+            )
+        if not stats.get("calibrated", True):
+            self.stdout.write(
+                self.style.WARNING(
+                    f"Not calibrated: {summary.history} history tickets, fewer than "
+                    f"{stats['min_calibration_queries']} to calibrate on; suggestions are shown marked "
+                    "uncalibrated and never abstain."
+                )
+            )
