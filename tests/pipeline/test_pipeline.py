@@ -336,3 +336,14 @@ def test_a_batch_moves_on_only_the_tickets_whose_claim_still_holds(company: dict
         "needs_triage",
         "",
     ]
+
+
+@override_settings(PIPELINE_BATCH_SIZE=3)
+def test_a_short_batch_named_by_its_message_is_topped_up_with_the_oldest_waiting(
+    company: dict[str, Category],
+) -> None:
+    first, second, third, fourth = (ticket_create(**VPN_TROUBLE) for _ in range(4))
+    claimed, _token = pipeline.claim_batch(PipelineStage.INPUT, first=fourth.pk, others=[second.pk])
+    assert sorted(t.pk for t in claimed) == [first.pk, second.pk, fourth.pk]  # the batch size: not third
+    claimed, _token = pipeline.claim_batch(PipelineStage.INPUT, first=first.pk, others=[second.pk])
+    assert [t.pk for t in claimed] == [third.pk]  # its own were taken: the one still waiting

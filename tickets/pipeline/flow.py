@@ -134,18 +134,29 @@ def waiting_ids(stage: str, *, first: int, limit: int) -> list[int]:
     none when ``first`` no longer waits (another task's batch took it: one query, then nothing to do)."""
     if not Ticket.objects.filter(_waiting(stage), pk=first).exists():
         return []
-    others = (
-        Ticket.objects.filter(_waiting(stage)).exclude(pk=first).order_by("pk").values_list("pk", flat=True)
-    )
-    return [first, *others[: max(0, limit - 1)]]
+    return [first, *_oldest_waiting(stage, exclude=[first], limit=limit - 1)]
+
+
+def _oldest_waiting(stage: str, *, exclude: Sequence[int], limit: int) -> list[int]:
+    if limit <= 0:
+        return []
+    waiting = Ticket.objects.filter(_waiting(stage)).exclude(pk__in=list(exclude)).order_by("pk")
+    return list(waiting.values_list("pk", flat=True)[:limit])
 
 
 def claim_batch(stage: str, *, first: int, others: Sequence[int] = ()) -> tuple[list[Ticket], Any]:
     """Claim ``first`` and other tickets waiting for ``stage`` (up to PIPELINE_BATCH_SIZE): ``others``
-    when the message names its batch (claimed as named, no search), else the oldest waiting ones. A
-    ticket claimed more than PIPELINE_MAX_ATTEMPTS times goes to triage instead of being tried again."""
+    when the message names its batch (claimed as named, topped up with the oldest waiting ones when
+    it is short: the starter's messages carry the tickets of a few milliseconds, and a short batch
+    costs its per-batch queries, commit and embedding call for fewer tickets), else the oldest
+    waiting ones. A ticket claimed more than PIPELINE_MAX_ATTEMPTS times goes to triage instead of
+    being tried again."""
     limit = settings.PIPELINE_BATCH_SIZE
-    ids = [first, *others][:limit] if others else waiting_ids(stage, first=first, limit=limit)
+    if others:
+        ids = [first, *others][:limit]
+        ids += _oldest_waiting(stage, exclude=ids, limit=limit - len(ids))
+    else:
+        ids = waiting_ids(stage, first=first, limit=limit)
     tickets, token = claim(stage, ids)
     for ticket in tickets:
         if ticket.pipeline_attempts > settings.PIPELINE_MAX_ATTEMPTS:
