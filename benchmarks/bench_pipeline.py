@@ -113,7 +113,7 @@ def main() -> None:
         workers.append(subprocess.Popen(["nice", "-n", "19", *_worker("shadow", "shadow")], cwd=ROOT))
     try:
         warm_up()
-        submitted = offered_load(args.rate, args.seconds) if args.rate > 0 else burst(args.tickets)
+        submitted = offered_load(args.rate, args.seconds) if args.rate > 0 else burst(args.tickets, workers)
         report(submitted, args)
         idle_cpu(workers)
     finally:
@@ -213,18 +213,57 @@ def warm_up() -> None:
     )
 
 
-def burst(count: int) -> list[int]:
+def burst(count: int, workers: list[subprocess.Popen[bytes]]) -> list[int]:
     from tickets.services.submission import ticket_submit
 
     rows = texts(count)
+    cpu_before = _cpu_snapshot(workers)
     started = time.monotonic()
     ids = [ticket_submit(subject=s, body=b).pk for s, b in rows]
     submit_seconds = time.monotonic() - started
     wait_until_final(ids)
     elapsed = time.monotonic() - started
+    cpu = _cpu_used(cpu_before, _cpu_snapshot(workers))
     print(f"burst: {count} tickets submitted in {submit_seconds:.1f} s, all final after {elapsed:.1f} s")
     print(f"throughput: {count / elapsed * 60:.0f} tickets/min")
+    print(
+        "CPU per ticket: "
+        + ", ".join(f"{part} {seconds * 1000 / count:.1f} ms" for part, seconds in cpu.items())
+        + f"; total {sum(cpu.values()) * 1000 / count:.1f} ms (Redis and the rest of the machine not counted)"
+    )
     return ids
+
+
+def _process_cpu(pid: int) -> float:
+    """utime + stime of a process in seconds (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_snapshot(workers: list[subprocess.Popen[bytes]]) -> dict[str, dict[int, float]]:
+    """CPU seconds so far of the workers, this (submitting) process and the bench database's
+    PostgreSQL backends, by pid."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        backends = [row[0] for row in cursor.fetchall()]
+    return {
+        "workers": {w.pid: _process_cpu(w.pid) for w in workers},
+        "submitting process": {os.getpid(): _process_cpu(os.getpid())},
+        "PostgreSQL": {pid: _process_cpu(pid) for pid in backends},
+    }
+
+
+def _cpu_used(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict[str, float]:
+    """CPU seconds each part used between the snapshots (a backend started meanwhile: all of its)."""
+    return {
+        part: sum(seconds - before[part].get(pid, 0.0) for pid, seconds in pids.items())
+        for part, pids in after.items()
+    }
 
 
 def offered_load(rate: float, seconds: float) -> list[int]:

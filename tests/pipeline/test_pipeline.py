@@ -3,11 +3,14 @@ embedder, knowledge base and (where the test says so) the real embedded model.""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.test import override_settings
+from django.utils import timezone
 
 from inference_app.llm import backends
 from tickets.audit import verify_chain
@@ -295,3 +298,52 @@ def test_a_ticket_claimed_too_often_goes_to_triage_instead_of_looping(company: d
     ticket.refresh_from_db()
     assert (ticket.status, ticket.stage) == (TicketStatus.NEEDS_TRIAGE, PipelineStage.FAILED)
     assert ticket.pipeline_error == "the input stage failed 3 times"
+
+
+@override_settings(PIPELINE_USE_MODEL="never")
+def test_a_batch_moves_on_only_the_tickets_whose_claim_still_holds(company: dict[str, Category]) -> None:
+    created = [ticket_create(**VPN_TROUBLE) for _ in range(4)]
+    retried = created[3]  # an earlier attempt of the input stage already set it processing
+    Ticket.objects.filter(pk=retried.pk).update(status=TicketStatus.PROCESSING)
+    claimed, token = pipeline.claim(PipelineStage.INPUT, [t.pk for t in created])
+    first, taken, changed, retried = sorted(claimed, key=lambda t: t.pk)
+    # another worker took one over (our claim went stale), an agent sent another to triage meanwhile
+    Ticket.objects.filter(pk=taken.pk).update(stage_started_at=timezone.now() + timedelta(seconds=1))
+    Ticket.objects.filter(pk=changed.pk).update(status=TicketStatus.NEEDS_TRIAGE)
+
+    with transaction.atomic():
+        moved = pipeline.advance_batch(
+            [
+                (t, TicketStatus.PROCESSING, {"language": "de", "pipeline_context": {"n": t.pk}})
+                for t in claimed
+            ],
+            token,
+            to_stage=PipelineStage.MODEL,
+        )
+
+    assert sorted(moved) == [first.pk, retried.pk]
+    assert [e["action"] for e in moved[first.pk]] == ["status.processing"] and moved[retried.pk] == []
+    rows = {
+        pk: rest
+        for pk, *rest in Ticket.objects.filter(pk__in=[t.pk for t in created]).values_list(
+            "pk", "stage", "status", "language", "pipeline_context", "stage_started_at", "pipeline_attempts"
+        )
+    }
+    for ticket in (first, retried):
+        assert rows[ticket.pk] == ["model", "processing", "de", {"n": ticket.pk}, None, 0]
+    assert rows[taken.pk][:3] == ["input", "received", ""] and rows[changed.pk][:3] == [
+        "input",
+        "needs_triage",
+        "",
+    ]
+
+
+@override_settings(PIPELINE_BATCH_SIZE=3)
+def test_a_short_batch_named_by_its_message_is_topped_up_with_the_oldest_waiting(
+    company: dict[str, Category],
+) -> None:
+    first, second, third, fourth = (ticket_create(**VPN_TROUBLE) for _ in range(4))
+    claimed, _token = pipeline.claim_batch(PipelineStage.INPUT, first=fourth.pk, others=[second.pk])
+    assert sorted(t.pk for t in claimed) == [first.pk, second.pk, fourth.pk]  # the batch size: not third
+    claimed, _token = pipeline.claim_batch(PipelineStage.INPUT, first=first.pk, others=[second.pk])
+    assert [t.pk for t in claimed] == [third.pk]  # its own were taken: the one still waiting

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -50,9 +50,10 @@ from tickets.pipeline import input as inputs
 from tickets.pipeline import model as decisions
 from tickets.pipeline import output as routing
 from tickets.pipeline import screening, shadowing, stages, starter
+from tickets.pipeline.claimed_update import update_claimed
 from tickets.pipeline.language import unsupported_language_reason
 from tickets.services.lifecycle import ticket_transition
-from tickets.services.webhooks import webhook_emit
+from tickets.services.webhooks import webhook_emit, webhook_subscriptions
 
 logger = logging.getLogger(__name__)
 
@@ -133,18 +134,29 @@ def waiting_ids(stage: str, *, first: int, limit: int) -> list[int]:
     none when ``first`` no longer waits (another task's batch took it: one query, then nothing to do)."""
     if not Ticket.objects.filter(_waiting(stage), pk=first).exists():
         return []
-    others = (
-        Ticket.objects.filter(_waiting(stage)).exclude(pk=first).order_by("pk").values_list("pk", flat=True)
-    )
-    return [first, *others[: max(0, limit - 1)]]
+    return [first, *_oldest_waiting(stage, exclude=[first], limit=limit - 1)]
+
+
+def _oldest_waiting(stage: str, *, exclude: Sequence[int], limit: int) -> list[int]:
+    if limit <= 0:
+        return []
+    waiting = Ticket.objects.filter(_waiting(stage)).exclude(pk__in=list(exclude)).order_by("pk")
+    return list(waiting.values_list("pk", flat=True)[:limit])
 
 
 def claim_batch(stage: str, *, first: int, others: Sequence[int] = ()) -> tuple[list[Ticket], Any]:
     """Claim ``first`` and other tickets waiting for ``stage`` (up to PIPELINE_BATCH_SIZE): ``others``
-    when the message names its batch (claimed as named, no search), else the oldest waiting ones. A
-    ticket claimed more than PIPELINE_MAX_ATTEMPTS times goes to triage instead of being tried again."""
+    when the message names its batch (claimed as named, topped up with the oldest waiting ones when
+    it is short: the starter's messages carry the tickets of a few milliseconds, and a short batch
+    costs its per-batch queries, commit and embedding call for fewer tickets), else the oldest
+    waiting ones. A ticket claimed more than PIPELINE_MAX_ATTEMPTS times goes to triage instead of
+    being tried again."""
     limit = settings.PIPELINE_BATCH_SIZE
-    ids = [first, *others][:limit] if others else waiting_ids(stage, first=first, limit=limit)
+    if others:
+        ids = [first, *others][:limit]
+        ids += _oldest_waiting(stage, exclude=ids, limit=limit - len(ids))
+    else:
+        ids = waiting_ids(stage, first=first, limit=limit)
     tickets, token = claim(stage, ids)
     for ticket in tickets:
         if ticket.pipeline_attempts > settings.PIPELINE_MAX_ATTEMPTS:
@@ -181,6 +193,48 @@ def advance(
 
 class Superseded(Exception):
     """Our claim on a ticket no longer holds (another worker took over, or an agent changed it)."""
+
+
+Move = tuple[Ticket, str, dict[str, Any]]
+"""A claimed ticket, the status it goes to ("" to keep it) and the fields its stage sets."""
+
+
+def advance_batch(moves: Sequence[Move], token: Any, *, to_stage: str) -> dict[int, list[dict[str, Any]]]:
+    """:func:`advance` for a stage's batch, in the caller's transaction: on PostgreSQL one UPDATE per
+    set of fields changed (usually one for the batch) instead of one per ticket. Returns the audit
+    events of the status changes of the tickets that moved; those missing were superseded."""
+    if connection.vendor != "postgresql":
+        moved: dict[int, list[dict[str, Any]]] = {}
+        for ticket, to_status, fields in moves:
+            try:
+                moved[ticket.pk] = advance(ticket, token, to_stage=to_stage, to_status=to_status, **fields)
+            except Superseded:
+                continue
+        return moved
+    now = timezone.now()
+    planned: dict[int, list[dict[str, Any]]] = {}
+    shapes: dict[tuple[str, ...], list[tuple[Ticket, dict[str, Any]]]] = {}
+    for ticket, to_status, fields in moves:
+        own = dict(fields)
+        status_events: list[dict[str, Any]] = []
+        if to_status and to_status != ticket.status:
+            if to_status not in ALLOWED_TRANSITIONS[TicketStatus(ticket.status)]:
+                continue  # as advance: superseded
+            own.update(status=to_status, status_changed_at=now)
+            status_events.append(
+                _event(
+                    stages.spec(ticket.stage).audit_stage,
+                    f"status.{to_status}",
+                    {"from": ticket.status, "to": to_status},
+                )
+            )
+        planned[ticket.pk] = status_events
+        shapes.setdefault(tuple(sorted(own)), []).append((ticket, own))
+    common = {"stage": to_stage, "stage_started_at": None, "pipeline_attempts": 0, "updated_at": now}
+    updated: set[int] = set()
+    for rows in shapes.values():
+        updated |= update_claimed(rows, token=token, set_all=common)
+    return {pk: events for pk, events in planned.items() if pk in updated}
 
 
 @contextmanager
@@ -222,18 +276,16 @@ def _finish_input(tickets: list[Ticket], token: Any, started: float) -> None:
     moved: list[int] = []
     events: dict[int, list[dict[str, Any]]] = {}
     with transaction.atomic():  # one commit for the batch
+        advanced = advance_batch(
+            [(ticket, TicketStatus.PROCESSING, results[ticket.pk].ticket_fields()) for ticket in tickets],
+            token,
+            to_stage=_next(PipelineStage.INPUT),
+        )
         for ticket in tickets:
             result = results[ticket.pk]
-            try:
-                status_events = advance(
-                    ticket,
-                    token,
-                    to_stage=_next(PipelineStage.INPUT),
-                    to_status=TicketStatus.PROCESSING,
-                    **result.ticket_fields(),
-                )
-            except Superseded:
+            if ticket.pk not in advanced:
                 continue
+            status_events = advanced[ticket.pk]
             input_event = _event(
                 AuditEvent.Stage.INPUT,
                 "input.processed" if result.usable else "input.invalid",
@@ -308,11 +360,7 @@ def _decide_batch(tickets: list[Ticket], token: Any, *, first: int) -> None:
         with transaction.atomic():
             events: dict[int, list[dict[str, Any]]] = {}
             decided: dict[int, tuple[Ticket, Suggestion]] = {}
-            moved = [
-                t.pk
-                for t in group
-                if _save_decision(t, token, *outcomes[t.pk], events=events, decided=decided)
-            ]
+            moved = _save_decisions(group, token, outcomes, events=events, decided=decided)
             for event in record_events_many(events_by_ticket=events):
                 ticket, suggestion = decided[event.ticket_id]
                 shadowing.stamp(ticket=ticket, suggestion=suggestion, audit_event=event)
@@ -320,38 +368,43 @@ def _decide_batch(tickets: list[Ticket], token: Any, *, first: int) -> None:
             shadowing.shadow_after_commit([ticket for ticket in group if ticket.pk in moved])
 
 
-def _save_decision(
-    ticket: Ticket,
+def _save_decisions(
+    group: Sequence[Ticket],
     token: Any,
-    outcome: decisions.DecisionOutcome,
-    elapsed_ms: float,
+    outcomes: Mapping[int, tuple[decisions.DecisionOutcome, float]],
     *,
     events: dict[int, list[dict[str, Any]]],
     decided: dict[int, tuple[Ticket, Suggestion]],
-) -> bool:
-    """Save the decision and move the ticket on (its audit event into ``events`` and the suggestion
-    into ``decided``, which the caller records and stamps for the batch); False when our claim was
-    superseded."""
-    try:
-        advance(ticket, token, to_stage=_next(PipelineStage.MODEL))
-    except Superseded:
-        return False
-    suggestion = decisions.save_suggestion(ticket=ticket, outcome=outcome)
-    events[ticket.pk] = [
-        _event(
-            AuditEvent.Stage.MODEL,
-            "model.degraded" if outcome.degraded else "model.decided",
-            {
-                "suggestion_id": suggestion.pk,
-                "decision_model_id": ticket.pipeline_context.get("decision_model_id"),
-                **outcome.audit_details(),
-                "latency_ms": round(elapsed_ms, 2),
-            },
+) -> list[int]:
+    """Save the decisions and move the tickets on (each one's audit event into ``events`` and its
+    suggestion into ``decided``, which the caller records and stamps for the batch); returns the ids
+    moved, without those whose claim was superseded."""
+    advanced = advance_batch([(t, "", {}) for t in group], token, to_stage=_next(PipelineStage.MODEL))
+    kept = [t for t in group if t.pk in advanced]
+    saved = decisions.save_suggestions([(t, outcomes[t.pk][0]) for t in kept])
+    subscriptions = webhook_subscriptions()
+    for ticket, suggestion in zip(kept, saved, strict=True):
+        outcome, elapsed_ms = outcomes[ticket.pk]
+        events[ticket.pk] = [
+            _event(
+                AuditEvent.Stage.MODEL,
+                "model.degraded" if outcome.degraded else "model.decided",
+                {
+                    "suggestion_id": suggestion.pk,
+                    "decision_model_id": ticket.pipeline_context.get("decision_model_id"),
+                    **outcome.audit_details(),
+                    "latency_ms": round(elapsed_ms, 2),
+                },
+            )
+        ]
+        decided[ticket.pk] = (ticket, suggestion)
+        webhook_emit(
+            event="suggestion.ready",
+            ticket_id=ticket.pk,
+            payload=outcome.webhook_payload(suggestion),
+            subscriptions=subscriptions,
         )
-    ]
-    decided[ticket.pk] = (ticket, suggestion)
-    webhook_emit(event="suggestion.ready", ticket_id=ticket.pk, payload=outcome.webhook_payload(suggestion))
-    return True
+    return [t.pk for t in kept]
 
 
 # --- stage 3: output processing ------------------------------------------------------------------
@@ -370,28 +423,23 @@ def run_output(ticket_id: int, others: Sequence[int] = ()) -> None:
     minimum = settings.LANGUAGE_MIN_HISTORY_TICKETS
     languages = routing.history_language_counts() if minimum > 0 else {}
     with releasing_on_error(tickets, token), transaction.atomic():  # one commit for the batch
-        events: dict[int, list[dict[str, Any]]] = {}
+        routed: list[tuple[Ticket, routing.RoutingOutcome, float]] = []
         for ticket in tickets:
+            started = time.perf_counter()
             language_reason = unsupported_language_reason(
                 language=ticket.language, history_counts=languages, minimum=minimum
             )
-            _route_one(ticket, token, suggestions.get(ticket.pk), rules, language_reason, events=events)
-        record_events_many(events_by_ticket=events)
+            outcome = _route_one(ticket, suggestions.get(ticket.pk), rules, language_reason)
+            routed.append((ticket, outcome, time.perf_counter() - started))
+        _advance_routed(routed, token, suggestions)
 
 
 def _route_one(
-    ticket: Ticket,
-    token: Any,
-    suggestion: Suggestion | None,
-    rules: list[RoutingRule],
-    language_reason: str,
-    *,
-    events: dict[int, list[dict[str, Any]]],
-) -> None:
-    started = time.perf_counter()
+    ticket: Ticket, suggestion: Suggestion | None, rules: list[RoutingRule], language_reason: str
+) -> routing.RoutingOutcome:
     context = ticket.pipeline_context
     problems = "; ".join(context.get("problems", []))
-    outcome = routing.route(
+    return routing.route(
         ticket=ticket,
         text=context.get("text", ""),
         category=suggestion.category if suggestion else None,
@@ -403,45 +451,69 @@ def _route_one(
         language_reason=language_reason,
         rules=rules,
     )
-    to_status = TicketStatus.NEEDS_TRIAGE if outcome.to_triage else TicketStatus.ROUTED
-    try:
-        status_events = advance(
-            ticket,
-            token,
-            to_stage=_next(PipelineStage.OUTPUT),
-            to_status=to_status,
-            team=outcome.team,
-            category=outcome.category,
-            priority=outcome.priority,
-            due_at=outcome.due_at,
-            escalated=outcome.escalated,
-            auto_routed=not outcome.to_triage,
+
+
+def _status_of(outcome: routing.RoutingOutcome) -> str:
+    return TicketStatus.NEEDS_TRIAGE if outcome.to_triage else TicketStatus.ROUTED
+
+
+def _advance_routed(
+    routed: Sequence[tuple[Ticket, routing.RoutingOutcome, float]],
+    token: Any,
+    suggestions: Mapping[int, Suggestion],
+) -> None:
+    """Move the routed batch on in the caller's transaction, with its audit events and webhooks."""
+    started = time.perf_counter()
+    advanced = advance_batch(
+        [
+            (
+                ticket,
+                _status_of(outcome),
+                {
+                    "team": outcome.team,
+                    "category": outcome.category,
+                    "priority": outcome.priority,
+                    "due_at": outcome.due_at,
+                    "escalated": outcome.escalated,
+                    "auto_routed": not outcome.to_triage,
+                },
+            )
+            for ticket, outcome, _ in routed
+        ],
+        token,
+        to_stage=_next(PipelineStage.OUTPUT),
+    )
+    shared = (time.perf_counter() - started) / max(1, len(routed))  # each ticket's part of the write
+    subscriptions = webhook_subscriptions()
+    events: dict[int, list[dict[str, Any]]] = {}
+    for ticket, outcome, seconds in routed:
+        if ticket.pk not in advanced:
+            continue  # superseded
+        suggestion = suggestions.get(ticket.pk)
+        confidence = suggestion.confidence if suggestion else None
+        latency_ms = round((seconds + shared) * 1000, 2)
+        routing_event = _event(
+            AuditEvent.Stage.ROUTING,
+            "routing.triage" if outcome.to_triage else "routing.routed",
+            {**outcome.details(), "confidence": confidence, "latency_ms": latency_ms},
         )
-    except Superseded:
-        return
-    routing_event = _event(
-        AuditEvent.Stage.ROUTING,
-        "routing.triage" if outcome.to_triage else "routing.routed",
-        {
-            **outcome.details(),
-            "confidence": suggestion.confidence if suggestion else None,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-        },
-    )
-    events[ticket.pk] = [routing_event, *status_events]
-    webhook_emit(
-        event=f"ticket.{to_status}",
-        ticket_id=ticket.pk,
-        payload={
-            "status": to_status,
-            "team": outcome.team.name if outcome.team else None,
-            "category": outcome.category.name if outcome.category else None,
-            "priority": outcome.priority,
-            "confidence": suggestion.confidence if suggestion else None,
-            "auto_routed": not outcome.to_triage,
-            "reason": "; ".join(outcome.reasons),
-        },
-    )
+        events[ticket.pk] = [routing_event, *advanced[ticket.pk]]
+        to_status = _status_of(outcome)
+        webhook_emit(
+            event=f"ticket.{to_status}",
+            ticket_id=ticket.pk,
+            payload={
+                "status": to_status,
+                "team": outcome.team.name if outcome.team else None,
+                "category": outcome.category.name if outcome.category else None,
+                "priority": outcome.priority,
+                "confidence": confidence,
+                "auto_routed": not outcome.to_triage,
+                "reason": "; ".join(outcome.reasons),
+            },
+            subscriptions=subscriptions,
+        )
+    record_events_many(events_by_ticket=events)
 
 
 # --- failure and recovery ------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 a decision and a cited suggestion.
 
 ``plan`` makes the decision retrieval and the calibrated classifier support on their own and says
-whether the model should be asked; ``decide`` asks it if so and combines; ``save_suggestion``
+whether the model should be asked; ``decide`` asks it if so and combines; ``save_suggestions``
 writes the result and the accounting of every model call.
 """
 
@@ -302,11 +302,24 @@ def _citations(neighbours: Sequence[Neighbour]) -> list[dict[str, Any]]:
     return [{"ticket_id": n.doc_id, "score": round(n.score, 4)} for n in neighbours]
 
 
-def save_suggestion(*, ticket: Ticket, outcome: DecisionOutcome) -> Suggestion:
-    """The suggestion and the accounting of every model call behind it (in the caller's transaction)."""
+def save_suggestions(items: Sequence[tuple[Ticket, DecisionOutcome]]) -> list[Suggestion]:
+    """Each ticket's suggestion and the accounting of every model call behind it, for a batch (in the
+    caller's transaction): one INSERT of the suggestions, one of the model calls."""
+    suggestions = Suggestion.objects.bulk_create(
+        [_suggestion(ticket=ticket, outcome=outcome) for ticket, outcome in items]
+    )
+    ModelCall.objects.bulk_create(
+        ModelCall.of_call(call, ticket=ticket, decision_model_id=outcome.llm_model_id)
+        for ticket, outcome in items
+        for call in outcome.calls
+    )
+    return suggestions
+
+
+def _suggestion(*, ticket: Ticket, outcome: DecisionOutcome) -> Suggestion:
     first = outcome.calls[0] if outcome.calls else None
     verdict = outcome.verdict
-    suggestion = Suggestion.objects.create(
+    return Suggestion(
         ticket=ticket,
         category=outcome.category,
         team=outcome.category.default_team if outcome.category else None,
@@ -337,8 +350,3 @@ def save_suggestion(*, ticket: Ticket, outcome: DecisionOutcome) -> Suggestion:
             },
         },
     )
-    ModelCall.objects.bulk_create(
-        ModelCall.of_call(call, ticket=ticket, decision_model_id=outcome.llm_model_id)
-        for call in outcome.calls
-    )
-    return suggestion

@@ -74,20 +74,36 @@ def webhook_verify(
 # --- emitting (called by the pipeline and the agent actions, inside their transaction) -----------
 
 
-def webhook_emit(*, event: str, ticket_id: int, payload: dict[str, Any], occurrence: str = "") -> int:
+def webhook_subscriptions() -> dict[str, list[int]]:
+    """The active endpoints subscribed to each event (one query): read once for a batch of emits."""
+    subscribed: dict[str, list[int]] = {}
+    for endpoint_id, events in WebhookEndpoint.objects.filter(is_active=True).values_list("id", "events"):
+        for event in events if isinstance(events, list) else ():
+            subscribed.setdefault(event, []).append(endpoint_id)
+    return subscribed
+
+
+def webhook_emit(
+    *,
+    event: str,
+    ticket_id: int,
+    payload: dict[str, Any],
+    occurrence: str = "",
+    subscriptions: Mapping[str, list[int]] | None = None,
+) -> int:
     """Record ``event`` for every active endpoint subscribed to it; deliver after commit.
 
     Returns how many deliveries were created: 0 when nobody subscribed or when this
     (event, ticket, occurrence) was already emitted. ``occurrence`` tells apart legitimate repeats of
     an event for one ticket (resolved, reopened, resolved again: pass e.g. the resolution's time).
+    ``subscriptions``: :func:`webhook_subscriptions`, read once by a caller that emits for a batch
+    (in the same transaction); read here without it.
     """
     if event not in EVENTS:
         raise ValueError(f"unknown webhook event {event!r}; one of {', '.join(EVENTS)}")
-    endpoint_ids = [
-        endpoint_id
-        for endpoint_id, events in WebhookEndpoint.objects.filter(is_active=True).values_list("id", "events")
-        if isinstance(events, list) and event in events
-    ]
+    if subscriptions is None:
+        subscriptions = webhook_subscriptions()
+    endpoint_ids = list(dict.fromkeys(subscriptions.get(event, ())))
     if not endpoint_ids:
         return 0
     ticket = Ticket.objects.values("id", "reference", "external_id", "channel").get(pk=ticket_id)
