@@ -114,7 +114,10 @@ def main() -> None:
     try:
         warm_up()
         submitted = offered_load(args.rate, args.seconds) if args.rate > 0 else burst(args.tickets)
+        live_done, shadowed = time.monotonic(), shadow_count(submitted)
         report(submitted, args)
+        if args.shadow:
+            shadow_drain(submitted, live_done, shadowed)
         idle_cpu(workers)
     finally:
         for worker in workers:
@@ -227,6 +230,45 @@ def burst(count: int) -> list[int]:
     return ids
 
 
+def shadow_count(ids: list[int]) -> int:
+    from tickets.decision_models import ShadowDecision
+
+    return ShadowDecision.objects.filter(ticket_id__in=ids).count()
+
+
+def shadow_drain(ids: list[int], live_done: float, at_end: int, stalled: float = 60) -> None:
+    """How many shadow decisions were stored when the last live ticket was final, and how long after
+    that the shadow queue drained (every sampled ticket decided: shadow work that yields to live traffic
+    does it after the burst)."""
+    from django.conf import settings
+
+    from tickets.decision_models import ShadowDecision
+    from tickets.models import Ticket
+    from tickets.pipeline.versions import ticket_bucket
+
+    contexts = Ticket.objects.filter(pk__in=ids).values_list("pk", "pipeline_context")
+    expected = sum(
+        1
+        for pk, context in contexts
+        if (context or {}).get("usable") and ticket_bucket(pk, "shadow") < settings.MODEL_SHADOW_SHARE
+    )
+    stored = ShadowDecision.objects.filter(ticket_id__in=ids)
+    count, progress = at_end, live_done
+    while count < expected and time.monotonic() < progress + stalled:
+        time.sleep(0.2)
+        if (now := stored.count()) > count:
+            count, progress = now, time.monotonic()
+    drained = progress - live_done
+    if count >= expected:
+        after = f"the last of all {expected} stored {drained:.1f} s after"
+    else:
+        after = f"only {count} stored, none more for {stalled:.0f} s"
+    print(
+        f"shadow: {at_end}/{expected} decisions stored when the last live ticket was final; {after} "
+        f"(MODEL_SHADOW_MAX_DEFER_SECONDS={settings.MODEL_SHADOW_MAX_DEFER_SECONDS:g})"
+    )
+
+
 def offered_load(rate: float, seconds: float) -> list[int]:
     from tickets.services.submission import ticket_submit
 
@@ -286,6 +328,8 @@ def report(ids: list[int], args: argparse.Namespace) -> None:
         f"config: use_model={args.use_model} workers={args.workers} batch={args.batch_size} "
         f"backend={args.backend} embedded={args.embedded} versions={args.versions} shadow={args.shadow} "
         f"shadow_worker={args.shadow_worker} "
+        f"shadow_share={os.environ.get('MODEL_SHADOW_SHARE', 'default')} "
+        f"shadow_defer={os.environ.get('MODEL_SHADOW_MAX_DEFER_SECONDS', 'default')} "
         f"poll={os.environ.get('CELERY_FILESYSTEM_POLL_SECONDS', 'default')}; "
         f"load average {os.getloadavg()[0]:.1f}; machine: {os.cpu_count()} cores; "
         f"command: {' '.join(sys.argv)}"

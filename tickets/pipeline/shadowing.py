@@ -3,7 +3,8 @@
 After the active (or canary) version decided a ticket, :func:`stamp` records which version that was (a
 ``DecisionStamp``, in the decision's transaction) and, once the batch commits,
 :func:`shadow_after_commit` enqueues one ``tickets.shadow_decide`` task per shadow version for the
-batch's tickets (a stable ``MODEL_SHADOW_SHARE`` of them) on the ``shadow`` queue. :func:`run_shadow`
+batch's tickets (a stable ``MODEL_SHADOW_SHARE`` of them) on the ``shadow`` queue; a worker of that
+queue alone holds it while live tickets wait (:mod:`tickets.pipeline.shadow_yield`). :func:`run_shadow`
 decides them again, as a batch, with the shadow's label model and policy, from the evidence the input
 stage stored, and saves ``ShadowDecision`` rows: it never touches the ticket, its suggestion, its audit
 trail or its webhooks. A label model shadow does not
@@ -61,8 +62,11 @@ def shadow_after_commit(tickets: Sequence[Ticket]) -> None:
         return
 
     def enqueue_shadows() -> None:
+        queued_at = time.time()  # the bound of its wait for the live queues counts from here
         for shadow in shadows:
-            current_app.signature(stages.SHADOW_TASK, args=(ids, shadow.id)).apply_async()
+            current_app.signature(
+                stages.SHADOW_TASK, args=(ids, shadow.id), kwargs={"queued_at": queued_at}
+            ).apply_async()
 
     transaction.on_commit(enqueue_shadows, robust=True)
 
