@@ -544,7 +544,8 @@ def test_rendered_workloads_queues_and_beat(
 ) -> None:
     overlay, objects = rendered
     deployments = {name for kind, name in objects if kind == "Deployment"}
-    expected = {"web", "beat", "worker-ingest", "worker-model", "worker-output", "worker-default", "worker-shadow"}
+    expected = {"web", "beat", "worker-ingest", "worker-model", "worker-output", "worker-default"}
+    expected |= {"worker-shadow"}
     assert deployments == (expected | {"vllm"} if overlay == "gpu" else expected)
     consumed: dict[str, str] = {}
     for name, container, _ in app_containers(objects):
