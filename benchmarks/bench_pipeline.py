@@ -17,7 +17,15 @@ routed). Run it for each configuration you want to compare:
 ``--versions`` registers the demo's label model as the active version (the model registry's path);
 ``--shadow`` adds a second label model (fitted without the newest 30% of history) in shadow, so every
 ticket is also decided on the ``shadow`` queue, by the same workers, or with ``--shadow-worker`` by one
-more worker at the lowest CPU priority (as a deployment gives the queue to worker-default): compare.
+more worker of that queue alone at the lowest CPU priority (as a deployment gives the queue to
+worker-shadow): compare. A worker of the shadow queue alone holds shadow decisions while live tickets
+wait (``MODEL_SHADOW_MAX_DEFER_SECONDS``, default 300; 0 decides at once, as before): after the burst
+the run prints how many shadow decisions were stored when the last live ticket was final, and how long
+after that the last one was stored:
+
+    python benchmarks/bench_pipeline.py --use-model never --shadow --shadow-worker --tickets 600
+    MODEL_SHADOW_MAX_DEFER_SECONDS=0 python benchmarks/bench_pipeline.py --use-model never --shadow \
+        --shadow-worker --tickets 600    # shadow decisions as they come
 
 After the run, the workers' CPU use while idle is printed (the broker's polling cost).
 """
@@ -112,9 +120,16 @@ def main() -> None:
     if args.shadow_worker:
         workers.append(subprocess.Popen(["nice", "-n", "19", *_worker("shadow", "shadow")], cwd=ROOT))
     try:
-        warm_up()
+        warm_up(shadow=args.shadow)
+        shadow_cpu = cpu_seconds(workers[-1:]) if args.shadow_worker else 0.0
         submitted = offered_load(args.rate, args.seconds) if args.rate > 0 else burst(args.tickets, workers)
+        live_done, shadowed = time.monotonic(), shadow_count(submitted)
+        if args.shadow_worker:
+            shadow_cpu = cpu_seconds(workers[-1:]) - shadow_cpu
+            print(f"shadow worker: {shadow_cpu:.2f} s of CPU while the live tickets went through")
         report(submitted, args)
+        if args.shadow:
+            shadow_drain(submitted, live_done, shadowed)
         idle_cpu(workers)
     finally:
         for worker in workers:
@@ -156,20 +171,21 @@ def register_versions(*, shadow: bool) -> None:
         print(f"shadow candidate {version.pk} registered")
 
 
+def cpu_seconds(workers: list[subprocess.Popen[bytes]]) -> float:
+    """CPU time the worker processes have used so far (solo pool: the task runs in the process)."""
+    ticks = 0
+    for worker in workers:
+        fields = Path(f"/proc/{worker.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def idle_cpu(workers: list[subprocess.Popen[bytes]], seconds: float = 10.0) -> None:
     """The workers' CPU use with nothing to do: the cost of polling the broker."""
-
-    def cpu_seconds() -> float:
-        ticks = 0
-        for worker in workers:
-            fields = Path(f"/proc/{worker.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
-        return ticks / os.sysconf("SC_CLK_TCK")
-
     time.sleep(2)
-    before = cpu_seconds()
+    before = cpu_seconds(workers)
     time.sleep(seconds)
-    used = cpu_seconds() - before
+    used = cpu_seconds(workers) - before
     print(f"idle workers: {used / seconds:.2%} of one core ({len(workers)} processes, {seconds:.0f} s)")
 
 
@@ -201,16 +217,17 @@ def wait_until_final(ids: list[int], timeout: float = 3600) -> None:
     raise SystemExit(f"timed out: {done}/{len(ids)} tickets done")
 
 
-def warm_up() -> None:
+def warm_up(*, shadow: bool) -> None:
     """A few tickets (and the demo's incoming ones) load the embedder, index and model in every worker
     before the clock starts."""
     from tickets.models import Ticket
     from tickets.services.submission import ticket_submit
 
     [ticket_submit(subject=s, body=b) for s, b in texts(4, seed=1)]
-    wait_until_final(
-        list(Ticket.objects.exclude(status="resolved").values_list("pk", flat=True)), timeout=600
-    )
+    warm = list(Ticket.objects.exclude(status="resolved").values_list("pk", flat=True))
+    wait_until_final(warm, timeout=600)
+    if shadow:  # and their shadow decisions (the shadow worker's model loaded), so none is left for the burst
+        shadow_drain(warm, time.monotonic(), shadow_count(warm), stalled=20, quiet=True)
 
 
 def burst(count: int, workers: list[subprocess.Popen[bytes]]) -> list[int]:
@@ -264,6 +281,49 @@ def _cpu_used(before: dict[str, dict[int, float]], after: dict[str, dict[int, fl
         part: sum(seconds - before[part].get(pid, 0.0) for pid, seconds in pids.items())
         for part, pids in after.items()
     }
+
+
+def shadow_count(ids: list[int]) -> int:
+    from tickets.decision_models import ShadowDecision
+
+    return ShadowDecision.objects.filter(ticket_id__in=ids).count()
+
+
+def shadow_drain(
+    ids: list[int], live_done: float, at_end: int, stalled: float = 60, quiet: bool = False
+) -> None:
+    """How many shadow decisions were stored when the last live ticket was final, and how long after
+    that the shadow queue drained (every sampled ticket decided: shadow work that yields to live traffic
+    does it after the burst)."""
+    from django.conf import settings
+
+    from tickets.decision_models import ShadowDecision
+    from tickets.models import Ticket
+    from tickets.pipeline.versions import ticket_bucket
+
+    contexts = Ticket.objects.filter(pk__in=ids).values_list("pk", "pipeline_context")
+    expected = sum(
+        1
+        for pk, context in contexts
+        if (context or {}).get("usable") and ticket_bucket(pk, "shadow") < settings.MODEL_SHADOW_SHARE
+    )
+    stored = ShadowDecision.objects.filter(ticket_id__in=ids)
+    count, progress = at_end, live_done
+    while count < expected and time.monotonic() < progress + stalled:
+        time.sleep(0.2)
+        if (now := stored.count()) > count:
+            count, progress = now, time.monotonic()
+    drained = progress - live_done
+    if quiet:
+        return
+    if count >= expected:
+        after = f"the last of all {expected} stored {drained:.1f} s after"
+    else:
+        after = f"only {count} stored, none more for {stalled:.0f} s"
+    print(
+        f"shadow: {at_end}/{expected} decisions stored when the last live ticket was final; {after} "
+        f"(MODEL_SHADOW_MAX_DEFER_SECONDS={settings.MODEL_SHADOW_MAX_DEFER_SECONDS:g})"
+    )
 
 
 def offered_load(rate: float, seconds: float) -> list[int]:
@@ -325,6 +385,8 @@ def report(ids: list[int], args: argparse.Namespace) -> None:
         f"config: use_model={args.use_model} workers={args.workers} batch={args.batch_size} "
         f"backend={args.backend} embedded={args.embedded} versions={args.versions} shadow={args.shadow} "
         f"shadow_worker={args.shadow_worker} "
+        f"shadow_share={os.environ.get('MODEL_SHADOW_SHARE', 'default')} "
+        f"shadow_defer={os.environ.get('MODEL_SHADOW_MAX_DEFER_SECONDS', 'default')} "
         f"poll={os.environ.get('CELERY_FILESYSTEM_POLL_SECONDS', 'default')}; "
         f"load average {os.getloadavg()[0]:.1f}; machine: {os.cpu_count()} cores; "
         f"command: {' '.join(sys.argv)}"

@@ -157,6 +157,12 @@ MODEL_PROMOTION = env.choice("MODEL_PROMOTION", "manual", ("auto", "manual"))
 MODEL_SHADOW_HOURS = env.number("MODEL_SHADOW_HOURS", 24.0, minimum=0)
 # The share of live tickets (a stable hash of the id) a shadow version decides on the side.
 MODEL_SHADOW_SHARE = env.number("MODEL_SHADOW_SHARE", 1.0, minimum=0, maximum=1)
+# Shadow decisions yield to live traffic: a worker that consumes only the shadow queue holds each
+# shadow task while the live stage queues (Redis) have messages waiting, up to this many seconds after
+# the active decision, then decides anyway (tickets/pipeline/shadow_yield.py). 0: never wait. At most
+# 1800, so the task's time limits (this plus CELERY_TASK_*_TIME_LIMIT) stay under the broker's
+# visibility timeout (3600 s).
+MODEL_SHADOW_MAX_DEFER_SECONDS = env.number("MODEL_SHADOW_MAX_DEFER_SECONDS", 300.0, minimum=0, maximum=1800)
 # The newest share of the labelled history held back from a retrained candidate to evaluate it on.
 MODEL_HOLDOUT_SHARE = env.number("MODEL_HOLDOUT_SHARE", 0.2, minimum=0.05, maximum=0.5)
 # How often the clusters of tickets of no known category (the admins' emerging topics) are recomputed.

@@ -545,6 +545,7 @@ def test_rendered_workloads_queues_and_beat(
     overlay, objects = rendered
     deployments = {name for kind, name in objects if kind == "Deployment"}
     expected = {"web", "beat", "worker-ingest", "worker-model", "worker-output", "worker-default"}
+    expected |= {"worker-shadow"}
     assert deployments == (expected | {"vllm"} if overlay == "gpu" else expected)
     consumed: dict[str, str] = {}
     for name, container, _ in app_containers(objects):
@@ -559,7 +560,8 @@ def test_rendered_workloads_queues_and_beat(
         for (kind, _), obj in objects.items()
         if kind == "HorizontalPodAutoscaler"
     }
-    assert hpa_targets == expected - {"beat"}
+    # beat: exactly one; worker-shadow: one keeps up, and it waits for the live queues on purpose
+    assert hpa_targets == expected - {"beat", "worker-shadow"}
     assert hpa_targets <= deployments
     job = objects[("Job", "migrate")]["spec"]["template"]["spec"]
     assert job["containers"][0]["command"] == ["python", "manage.py", "migrate", "--no-input"]

@@ -9,9 +9,11 @@ the error (``tickets.pipeline.flow.fail_ticket``). Each stage is idempotent, so 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from celery import Task, shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerError
 
@@ -105,12 +107,17 @@ def sweep_stuck_tickets() -> int:
     autoretry_for=TRANSIENT,
     retry_backoff=2,
     max_retries=5,
+    # it may first wait up to MODEL_SHADOW_MAX_DEFER_SECONDS for the live queues (shadow_yield)
+    soft_time_limit=math.ceil(settings.MODEL_SHADOW_MAX_DEFER_SECONDS) + settings.CELERY_TASK_SOFT_TIME_LIMIT,
+    time_limit=math.ceil(settings.MODEL_SHADOW_MAX_DEFER_SECONDS) + settings.CELERY_TASK_TIME_LIMIT,
 )
-def shadow_decide(ticket_ids: list[int], decision_model_id: int) -> int:
-    """A shadow version's decisions of a batch of tickets, stored beside the active ones (never applied).
-    Idempotent."""
+def shadow_decide(ticket_ids: list[int], decision_model_id: int, queued_at: float | None = None) -> int:
+    """A shadow version's decisions of a batch of tickets, stored beside the active ones (never applied),
+    once the live queues are empty or the bound is reached. Idempotent."""
+    from tickets.pipeline.shadow_yield import yield_to_live_traffic
     from tickets.pipeline.shadowing import run_shadow
 
+    yield_to_live_traffic(queued_at=queued_at)
     return run_shadow(ticket_ids, decision_model_id)
 
 

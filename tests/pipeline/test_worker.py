@@ -42,9 +42,10 @@ def _free_port() -> int:
 
 
 class Worker:
-    """A Celery worker (solo pool, all pipeline queues, optionally the beat sweeper), as a process group."""
+    """A Celery worker (solo pool, all pipeline queues or ``queues``, optionally the beat sweeper), as a
+    process group."""
 
-    def __init__(self, env: dict[str, str], log: Path, *, beat: bool) -> None:
+    def __init__(self, env: dict[str, str], log: Path, *, beat: bool, queues: str = "") -> None:
         command = [
             str(Path(sys.executable).parent / "celery"),
             "-A",
@@ -52,7 +53,7 @@ class Worker:
             "worker",
             "--pool=solo",
             "-Q",
-            ",".join(worker_queues(settings.CELERY_TASK_DEFAULT_QUEUE)),
+            queues or ",".join(worker_queues(settings.CELERY_TASK_DEFAULT_QUEUE)),
             "-l",
             "INFO",
         ]

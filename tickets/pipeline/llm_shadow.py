@@ -42,7 +42,8 @@ def run_llm_shadow(tickets: Sequence[Ticket], shadow: DecisionModel, active: dic
     """Ask the candidate about ``tickets`` (those the active path consulted the model on); how many
     decisions it stored. ``active`` maps a ticket to its active suggestion."""
     built = version_backend(shadow.pk)
-    chosen = [t for t in tickets if t.pk in consulted_tickets([t.pk for t in tickets])]
+    consulted = consulted_tickets([t.pk for t in tickets])  # one query, not one per ticket
+    chosen = [t for t in tickets if t.pk in consulted]
     if built is None or not chosen:
         return 0
     backend, prompt_name = built

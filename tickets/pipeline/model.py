@@ -51,7 +51,10 @@ class DecisionSetup:
         """This setup with the policy of a decision model version's label model (itself without one)."""
         from tickets.pipeline.versions import label_model_of
 
-        model = label_model_of(decision_model_id)
+        return self.with_label_model(label_model_of(decision_model_id))
+
+    def with_label_model(self, model: Any) -> DecisionSetup:
+        """This setup with the policy of a loaded label model (itself for None)."""
         if model is None:
             return self
         return replace(self, policy=policy_from_stats(model.stats, model_weight=settings.LLM_DECISION_WEIGHT))

@@ -3,7 +3,8 @@
 After the active (or canary) version decided a ticket, :func:`stamp` records which version that was (a
 ``DecisionStamp``, in the decision's transaction) and, once the batch commits,
 :func:`shadow_after_commit` enqueues one ``tickets.shadow_decide`` task per shadow version for the
-batch's tickets (a stable ``MODEL_SHADOW_SHARE`` of them) on the ``shadow`` queue. :func:`run_shadow`
+batch's tickets (a stable ``MODEL_SHADOW_SHARE`` of them) on the ``shadow`` queue; a worker of that
+queue alone holds it while live tickets wait (:mod:`tickets.pipeline.shadow_yield`). :func:`run_shadow`
 decides them again, as a batch, with the shadow's label model and policy, from the evidence the input
 stage stored, and saves ``ShadowDecision`` rows: it never touches the ticket, its suggestion, its audit
 trail or its webhooks. A label model shadow does not
@@ -22,6 +23,7 @@ from decimal import Decimal
 from celery import current_app
 from django.conf import settings
 from django.db import transaction
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from tickets.decision_models import DecisionModel, DecisionStamp, ShadowDecision
 from tickets.models import AuditEvent, Suggestion, Ticket
@@ -61,8 +63,11 @@ def shadow_after_commit(tickets: Sequence[Ticket]) -> None:
         return
 
     def enqueue_shadows() -> None:
+        queued_at = time.time()  # the bound of its wait for the live queues counts from here
         for shadow in shadows:
-            current_app.signature(stages.SHADOW_TASK, args=(ids, shadow.id)).apply_async()
+            current_app.signature(
+                stages.SHADOW_TASK, args=(ids, shadow.id), kwargs={"queued_at": queued_at}
+            ).apply_async()
 
     transaction.on_commit(enqueue_shadows, robust=True)
 
@@ -70,61 +75,72 @@ def shadow_after_commit(tickets: Sequence[Ticket]) -> None:
 def run_shadow(ticket_ids: Sequence[int], decision_model_id: int) -> int:
     """Decide the tickets with shadow version ``decision_model_id``; how many decisions it stored (those
     it already decided, those without evidence, or all when the version is unusable, are skipped)."""
-    import numpy as np
-
-    from retrieval.label_versions import predict_with_version
-    from tickets.pipeline import model as decisions
-
-    done = set(
-        ShadowDecision.objects.filter(
+    shadow = DecisionModel.objects.filter(pk=decision_model_id).only("kind", "artefact_hash").first()
+    if shadow is None:
+        return 0
+    waiting = Ticket.objects.filter(pk__in=ticket_ids).exclude(
+        pk__in=ShadowDecision.objects.filter(
             ticket_id__in=ticket_ids, decision_model_id=decision_model_id
-        ).values_list("ticket_id", flat=True)
+        ).values("ticket_id")
     )
-    shadow = DecisionModel.objects.filter(pk=decision_model_id).first()
-    if shadow is not None and shadow.kind == DecisionModel.Kind.LLM:
+    if shadow.kind == DecisionModel.Kind.LLM:
         from tickets.pipeline.llm_shadow import run_llm_shadow
 
-        waiting = list(Ticket.objects.filter(pk__in=[i for i in ticket_ids if i not in done]).order_by("pk"))
-        return run_llm_shadow(waiting, shadow, _active_suggestions([t.pk for t in waiting]))
-    tickets = [
-        t
-        for t in Ticket.objects.filter(pk__in=[i for i in ticket_ids if i not in done]).order_by("pk")
-        if t.text_embedding
+        tickets = list(waiting.order_by("pk"))
+        return run_llm_shadow(tickets, shadow, _active_suggestions([t.pk for t in tickets]))
+    return _run_label_shadow(waiting, shadow)
+
+
+def _run_label_shadow(waiting: QuerySet[Ticket], shadow: DecisionModel) -> int:
+    """A label model version's decisions: one query for the tickets' evidence and active suggestions,
+    one for the decisions (columns the decision needs only; BLAS on one thread, see below)."""
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    from retrieval.label_versions import load_version, predict_with_version
+    from tickets.pipeline import model as decisions
+
+    latest_suggestion = Suggestion.objects.filter(ticket_id=OuterRef("pk")).order_by("-created_at", "-pk")
+    rows = [
+        (pk, context or {}, embedding, suggestion)
+        for pk, context, embedding, suggestion in waiting.order_by("pk").values_list(
+            "pk", "pipeline_context", "text_embedding", Subquery(latest_suggestion.values("pk")[:1])
+        )
+        if embedding
     ]
-    if shadow is None or not tickets:
+    if not rows:
         return 0
     started = time.perf_counter()
-    contexts = [dict(t.pipeline_context or {}) for t in tickets]
-    vectors = np.vstack([np.frombuffer(bytes(t.text_embedding or b""), dtype=np.float32) for t in tickets])
-    texts = [str(c.get("text") or "") for c in contexts]
-    probs = predict_with_version(shadow.artefact_hash, texts=texts, embeddings=vectors)
+    vectors = np.vstack([np.frombuffer(bytes(embedding), dtype=np.float32) for _, _, embedding, _ in rows])
+    texts = [str(context.get("text") or "") for _, context, _, _ in rows]
+    # A few small matrix products per batch: a second BLAS thread only waits for a core, and on a busy
+    # machine its hand-offs cost more CPU than the products themselves.
+    with threadpool_limits(limits=1, user_api="blas"):
+        probs = predict_with_version(shadow.artefact_hash, texts=texts, embeddings=vectors)
     if probs is None:
-        logger.warning(
-            "shadow version %d cannot be loaded: %d tickets not shadowed", decision_model_id, len(tickets)
-        )
+        logger.warning("shadow version %d cannot be loaded: %d tickets not shadowed", shadow.pk, len(rows))
         return 0
-    setup = decisions.DecisionSetup.current().for_version(decision_model_id)
-    rows = []
-    for ticket, context, label_probs in zip(tickets, contexts, probs, strict=True):
-        decision = decisions.plan({**context, "label_probs": label_probs}, setup).base
-        category = setup.categories.get(decision.category or "")
-        rows.append((ticket, decision, category))
-    per_ticket_ms = (time.perf_counter() - started) * 1000 / len(tickets)
-    active = _active_suggestions([t.pk for t in tickets])
+    model = load_version(shadow.artefact_hash)  # cached: the one predict_with_version used
+    setup = decisions.DecisionSetup.current().with_label_model(model)
+    decided = [
+        (pk, suggestion, decisions.plan({**context, "label_probs": label_probs}, setup).base)
+        for (pk, context, _, suggestion), label_probs in zip(rows, probs, strict=True)
+    ]
+    per_ticket_ms = (time.perf_counter() - started) * 1000 / len(rows)
     created = ShadowDecision.objects.bulk_create(
         [
             ShadowDecision(
-                ticket=ticket,
-                decision_model_id=decision_model_id,
-                active_suggestion_id=active.get(ticket.pk),
-                category=category,
-                team=category.default_team if category else None,
+                ticket_id=pk,
+                decision_model_id=shadow.pk,
+                active_suggestion_id=suggestion,
+                category=(category := setup.categories.get(decision.category or "")),
+                team_id=category.default_team_id if category else None,
                 confidence=min(1.0, max(0.0, decision.confidence)),
                 source=decision.source,
                 latency_ms=round(per_ticket_ms, 3),
                 cost_usd=Decimal(0),
             )
-            for ticket, decision, category in rows
+            for pk, suggestion, decision in decided
         ],
         ignore_conflicts=True,  # a redelivered task running beside the first: one decision per ticket
     )
