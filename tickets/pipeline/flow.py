@@ -171,18 +171,8 @@ def advance(
     nobody changed its status meanwhile; in the caller's transaction. Returns the audit event of the
     status change ([] when the status stays) or raises :class:`Superseded`."""
     now = timezone.now()
-    status_events: list[dict[str, Any]] = []
-    if to_status and to_status != ticket.status:
-        if to_status not in ALLOWED_TRANSITIONS[TicketStatus(ticket.status)]:
-            raise Superseded(f"ticket {ticket.pk} cannot go from {ticket.status} to {to_status}")
-        fields.update(status=to_status, status_changed_at=now)
-        status_events.append(
-            _event(
-                stages.spec(ticket.stage).audit_stage,
-                f"status.{to_status}",
-                {"from": ticket.status, "to": to_status},
-            )
-        )
+    status_fields, status_events = _status_change(ticket, to_status, now)
+    fields.update(status_fields)
     moved = Ticket.objects.filter(
         pk=ticket.pk, stage=ticket.stage, stage_started_at=token, status=ticket.status
     ).update(stage=to_stage, stage_started_at=None, pipeline_attempts=0, updated_at=now, **fields)
@@ -193,6 +183,19 @@ def advance(
 
 class Superseded(Exception):
     """Our claim on a ticket no longer holds (another worker took over, or an agent changed it)."""
+
+
+def _status_change(ticket: Ticket, to_status: str, now: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The fields and the audit event of moving ``ticket`` to ``to_status`` (none to keep its status);
+    raises :class:`Superseded` for a transition its status does not allow."""
+    if not to_status or to_status == ticket.status:
+        return {}, []
+    if to_status not in ALLOWED_TRANSITIONS[TicketStatus(ticket.status)]:
+        raise Superseded(f"ticket {ticket.pk} cannot go from {ticket.status} to {to_status}")
+    event = _event(
+        stages.spec(ticket.stage).audit_stage, f"status.{to_status}", {"from": ticket.status, "to": to_status}
+    )
+    return {"status": to_status, "status_changed_at": now}, [event]
 
 
 Move = tuple[Ticket, str, dict[str, Any]]
@@ -215,19 +218,11 @@ def advance_batch(moves: Sequence[Move], token: Any, *, to_stage: str) -> dict[i
     planned: dict[int, list[dict[str, Any]]] = {}
     shapes: dict[tuple[str, ...], list[tuple[Ticket, dict[str, Any]]]] = {}
     for ticket, to_status, fields in moves:
-        own = dict(fields)
-        status_events: list[dict[str, Any]] = []
-        if to_status and to_status != ticket.status:
-            if to_status not in ALLOWED_TRANSITIONS[TicketStatus(ticket.status)]:
-                continue  # as advance: superseded
-            own.update(status=to_status, status_changed_at=now)
-            status_events.append(
-                _event(
-                    stages.spec(ticket.stage).audit_stage,
-                    f"status.{to_status}",
-                    {"from": ticket.status, "to": to_status},
-                )
-            )
+        try:
+            status_fields, status_events = _status_change(ticket, to_status, now)
+        except Superseded:
+            continue  # as advance
+        own = {**fields, **status_fields}
         planned[ticket.pk] = status_events
         shapes.setdefault(tuple(sorted(own)), []).append((ticket, own))
     common = {"stage": to_stage, "stage_started_at": None, "pipeline_attempts": 0, "updated_at": now}
