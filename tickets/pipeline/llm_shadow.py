@@ -16,17 +16,13 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 
-from inference_app.llm.backends import pricing
-from inference_app.llm.classify import ask_model
 from inference_app.llm.types import CallRecord
 from tickets.decision_models import DecisionModel, ShadowDecision
 from tickets.models import ModelCall, Ticket
 from tickets.pipeline import model as decisions
 from tickets.pipeline.llm_versions import version_backend
-from tickets.pipeline.policy import decide_category
 
 
 def consulted_tickets(ticket_ids: Sequence[int]) -> set[int]:
@@ -58,24 +54,12 @@ def run_llm_shadow(tickets: Sequence[Ticket], shadow: DecisionModel, active: dic
         setup = setups[version]
         plan = decisions.plan(context, setup)
         started = time.perf_counter()
-        verdict = ask_model(
-            backend=backend,
-            ticket_text=str(context.get("text") or ""),
-            neighbours=plan.neighbours,
-            taxonomy=setup.taxonomy,
-            candidates=decisions.candidates(plan.neighbours, plan.label_probs),
-            company=settings.COMPANY_NAME,
-            samples=settings.LLM_SAMPLES,
-            pricing=pricing(),
+        verdict, decision = decisions.classify(
+            backend,
             prompt_name=prompt_name,
-        )
-        decision = decide_category(
-            neighbours=plan.neighbours,
-            label_probs=plan.label_probs,
-            model_category=verdict.category if verdict.ok else None,
-            model_consulted=True,
-            allowed=setup.taxonomy.categories,
-            policy=setup.policy,
+            ticket_text=str(context.get("text") or ""),
+            plan=plan,
+            setup=setup,
         )
         elapsed_ms = (time.perf_counter() - started) * 1000
         category = setup.categories.get(decision.category or "")

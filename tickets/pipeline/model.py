@@ -200,24 +200,12 @@ def decide(
     llm = llm_for(ticket_id) if plan.consult else None
     backend = llm.backend if llm is not None else None
     if plan.classify and backend is not None:
-        verdict = ask_model(
-            backend=backend,
-            ticket_text=context["text"],
-            neighbours=plan.neighbours,
-            taxonomy=setup.taxonomy,
-            candidates=candidates(plan.neighbours, plan.label_probs),
-            company=settings.COMPANY_NAME,
-            samples=settings.LLM_SAMPLES,
-            pricing=pricing(),
+        verdict, decision = classify(
+            backend,
             prompt_name=llm.prompt_name if llm is not None else CLASSIFY_PROMPT,
-        )
-        decision = decide_category(
-            neighbours=plan.neighbours,
-            label_probs=plan.label_probs,
-            model_category=verdict.category if verdict.ok else None,
-            model_consulted=True,
-            allowed=setup.taxonomy.categories,
-            policy=setup.policy,
+            ticket_text=context["text"],
+            plan=plan,
+            setup=setup,
         )
     category = setup.categories.get(decision.category or "")
     # A ticket that tries to steer the model does not get to pick its own priority through it.
@@ -273,6 +261,33 @@ def answer_evidence_for(
         items=[(_answer_text(context), plan.answer_pool or plan.neighbours) for context, plan, _ in items],
         searched_with={_answer_text(context): vector for context, _, vector in items if vector},
     )
+
+
+def classify(
+    backend: Any, *, prompt_name: str, ticket_text: str, plan: Plan, setup: DecisionSetup
+) -> tuple[ModelVerdict, CategoryDecision]:
+    """Ask ``backend`` to classify the ticket from the plan's evidence, and the category decided from
+    its answer and that evidence (the model's failure leaves the evidence alone to decide)."""
+    verdict = ask_model(
+        backend=backend,
+        ticket_text=ticket_text,
+        neighbours=plan.neighbours,
+        taxonomy=setup.taxonomy,
+        candidates=candidates(plan.neighbours, plan.label_probs),
+        company=settings.COMPANY_NAME,
+        samples=settings.LLM_SAMPLES,
+        pricing=pricing(),
+        prompt_name=prompt_name,
+    )
+    decision = decide_category(
+        neighbours=plan.neighbours,
+        label_probs=plan.label_probs,
+        model_category=verdict.category if verdict.ok else None,
+        model_consulted=True,
+        allowed=setup.taxonomy.categories,
+        policy=setup.policy,
+    )
+    return verdict, decision
 
 
 def candidates(neighbours: Sequence[Neighbour], label_probs: Mapping[str, float] | None) -> list[str]:
