@@ -24,7 +24,7 @@ from inference_app.llm.types import (
     ModelResponseInvalid,
     ModelUnavailable,
 )
-from tests.scripted_http import Reply, ScriptedServer, completion, scripted_server
+from tests.scripted_http import Reply, ScriptedServer, completion, openai_backend, scripted_server
 
 SCHEMA = {
     "title": "ticket decision",
@@ -43,16 +43,8 @@ def server() -> Iterator[ScriptedServer]:
 
 
 def make_backend(server: ScriptedServer, **overrides: object) -> OpenAIBackend:
-    options: dict[str, object] = {
-        "base_url": server.base_url,
-        "model": "m",
-        "timeout": 5.0,
-        "max_retries": 2,
-        "breaker": CircuitBreaker(failure_threshold=100),
-        "backoff_base": 0.01,
-    }
-    options.update(overrides)
-    return OpenAIBackend(**options)  # type: ignore[arg-type]
+    """:func:`openai_backend` with two quick retries (the retry tests' default)."""
+    return openai_backend(server, **{"max_retries": 2, "backoff_base": 0.01, **overrides})
 
 
 def call(backend: OpenAIBackend, **overrides: object) -> object:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 
 from tests.ui_factories import make_resolved_history
 from tickets.models import Category
+from tickets.pipeline.versions import forget_pointers
 
 HISTORY: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
     # category: (team, resolution, [(subject, body), ...])
@@ -67,3 +69,14 @@ def calibrated_small_history(monkeypatch: pytest.MonkeyPatch) -> None:
     from retrieval import answer_ranker
 
     monkeypatch.setattr(answer_ranker, "MIN_CALIBRATION_QUERIES", 10)
+
+
+@pytest.fixture
+def history(knowledge_dir: Path) -> Iterator[dict[str, Category]]:
+    """The model-lifecycle company (tests.model_factories), with no worker-side version pointers cached
+    before or after (the switch tests)."""
+    from tests.model_factories import lifecycle_history  # it builds on HISTORY above
+
+    forget_pointers()
+    yield lifecycle_history()
+    forget_pointers()

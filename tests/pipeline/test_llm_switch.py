@@ -12,25 +12,16 @@ import pytest
 from django.utils import timezone
 
 from tests.conftest import worker_environment
-from tests.model_factories import lifecycle_history
 from tests.pipeline.test_model_switch import SWITCH_WITHIN, _feed
 from tests.pipeline.test_worker import Worker, _all_final, _assert_processed_exactly_once, _wait_for
 from tests.scripted_http import ScriptedServer, completion
 from tickets.decision_models import DecisionModel, DecisionStamp
 from tickets.models import Category, ModelCall
-from tickets.pipeline.versions import forget_pointers
 from tickets.services.model_registry import model_promote, model_register, model_roll_back
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 ANSWER = '{"category": "VPN", "priority": "high", "best_example": "none"}'
-
-
-@pytest.fixture
-def history(knowledge_dir: Path) -> Iterator[dict[str, Category]]:
-    forget_pointers()
-    yield lifecycle_history()
-    forget_pointers()
 
 
 @pytest.fixture

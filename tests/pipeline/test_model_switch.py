@@ -13,24 +13,16 @@ import pytest
 from django.utils import timezone
 
 from tests.conftest import worker_environment
-from tests.model_factories import label_version, lifecycle_history
+from tests.model_factories import label_version
 from tests.pipeline.test_worker import Worker, _all_final, _assert_processed_exactly_once, _wait_for
 from tickets.decision_models import DecisionStamp
 from tickets.models import AuditEvent, Category
-from tickets.pipeline.versions import forget_pointers
 from tickets.services.model_registry import model_promote, model_roll_back
 from tickets.services.submission import ticket_submit
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 SWITCH_WITHIN = timedelta(seconds=10)
-
-
-@pytest.fixture
-def history(knowledge_dir: Path) -> Iterator[dict[str, Category]]:
-    forget_pointers()
-    yield lifecycle_history()
-    forget_pointers()
 
 
 @pytest.fixture
