@@ -19,20 +19,18 @@ from __future__ import annotations
 
 import logging
 import time
-from functools import cache
-from typing import Any
+from urllib.parse import urlsplit
 
 from celery import current_app
 from django.conf import settings
 
+from inference_app.metrics import queue_lengths
 from tickets.pipeline.stages import SHADOW_QUEUE, WORK_STAGES
 
 logger = logging.getLogger(__name__)
 
 STEP_SECONDS = 0.5
 """How often a waiting shadow task looks at the live queues again."""
-_PRIORITY_LISTS = ("", "\x06\x163", "\x06\x166", "\x06\x169")
-"""kombu's Redis transport keeps a queue's messages of each priority step in a list of its own."""
 
 
 def yield_to_live_traffic(*, queued_at: float | None) -> float:
@@ -53,29 +51,17 @@ def yield_to_live_traffic(*, queued_at: float | None) -> float:
 
 def live_backlog() -> int:
     """Messages waiting in the live stage queues (0 where the broker is not Redis or cannot be read)."""
-    client = _broker_client(settings.CELERY_BROKER_URL)
-    if client is None:
+    url = settings.CELERY_BROKER_URL
+    if urlsplit(url).scheme not in {"redis", "rediss"}:
         return 0
     import redis
 
     try:
-        pipe = client.pipeline(transaction=False)
-        for row in WORK_STAGES:
-            for suffix in _PRIORITY_LISTS:
-                pipe.llen(f"{row.queue}{suffix}")
-        return sum(int(length) for length in pipe.execute())
+        lengths, _ = queue_lengths(url, [row.queue for row in WORK_STAGES])
     except redis.RedisError as exc:  # the decision must not wait on an unreadable broker
         logger.warning("live queue lengths unreadable (%s): the shadow decision does not wait", exc)
         return 0
-
-
-@cache
-def _broker_client(url: str) -> Any:
-    if not url.startswith(("redis://", "rediss://")):
-        return None
-    import redis
-
-    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    return sum(lengths.values())
 
 
 def _dedicated_shadow_worker() -> bool:
