@@ -4,6 +4,7 @@
     python benchmarks/bench_api.py --duration 20 --workers 3 --concurrency 100
     python benchmarks/bench_api.py --endpoints reference,single --concurrency 50 --duration 20
     python benchmarks/bench_api.py --profile 3000        # where one request's time goes (cProfile)
+    python benchmarks/bench_api.py --profile 100 --endpoints batch   # the same for batches of 100
 
 Each concurrency runs each of ``--endpoints``: ``single`` (POST /api/v1/tickets), ``batch`` (POST
 /api/v1/tickets/batch, ``--batch-size`` items per request; tickets/s counts the items created) and
@@ -189,10 +190,11 @@ def count_tickets(database: str, run: str) -> tuple[int, int]:
 def profile(args: argparse.Namespace, env: dict[str, str], token: str) -> None:
     """cProfile of N ticket POSTs through Django's full stack, in a child process (no network)."""
     child = [sys.executable, __file__, "--profile-child", str(args.profile), "--token", token]
+    child += ["--endpoints", args.endpoints, "--batch-size", str(args.batch_size)]
     subprocess.run(child, cwd=ROOT, env=env, check=True)
 
 
-def profile_child(requests: int, token: str) -> None:
+def profile_child(requests: int, token: str, endpoint: str, batch_size: int) -> None:
     import cProfile
     import pstats
 
@@ -205,31 +207,44 @@ def profile_child(requests: int, token: str) -> None:
     client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
     text = "The invoice shows a charge I do not recognise. " * 5
 
-    def post(n: int) -> None:
+    def item(n: int) -> dict[str, str]:
         key = f"profile-{uuid.uuid4().hex}"
-        body = {
+        return {
             "subject": f"Charge {n}",
             "body": text,
             "requester_email": "c@example.com",
             "external_id": key,
         }
+
+    def post(n: int) -> None:
+        if endpoint == "batch":
+            items = [item(n) for _ in range(batch_size)]
+            response = client.post(ENDPOINTS["batch"], {"items": items}, content_type="application/json")
+            assert response.status_code == 200 and response.json()["created"] == batch_size, response.content
+            return
+        body = item(n)
         response = client.post(
-            "/api/v1/tickets", body, content_type="application/json", HTTP_IDEMPOTENCY_KEY=key
+            ENDPOINTS["single"],
+            body,
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY=body["external_id"],
         )
         assert response.status_code == 201, response.content
 
-    for n in range(200):  # warm up: imports, connections, caches
+    for n in range(200 if endpoint != "batch" else 10):  # warm up: imports, connections, caches
         post(n)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for n in range(requests):
         post(n)
-    plain = time.perf_counter() - started
+    plain, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     profiler = cProfile.Profile(time.process_time)  # CPU time: what the web process itself costs
     profiler.enable()
     for n in range(requests):
         post(n)
     profiler.disable()
-    print(f"{requests / plain:.0f} requests/s in one process, {plain / requests * 1000:.2f} ms each")
+    rate, wall_ms, cpu_ms = requests / plain, plain / requests * 1000, cpu / requests * 1000
+    print(f"{endpoint}: {rate:.0f} requests/s in one process, {wall_ms:.2f} ms each, ", end="")
+    print(f"{cpu_ms:.2f} ms of this process's CPU each (load {os.getloadavg()[0]:.1f})")
     stats = pstats.Stats(profiler)
     stats.sort_stats("tottime").print_stats(30)
     stats.sort_stats("cumulative").print_stats(40)
@@ -290,7 +305,8 @@ def main() -> None:
     parser.add_argument("--token", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.profile_child:
-        profile_child(args.profile_child, args.token)
+        endpoint = "batch" if args.endpoints == "batch" else "single"
+        profile_child(args.profile_child, args.token, endpoint, args.batch_size)
         return
     if args.client == "wrk" and shutil.which("wrk") is None and not args.profile:
         sys.exit("wrk is not installed: apt-get install wrk")

@@ -131,6 +131,20 @@ def test_some_items_invalid_the_others_are_created_with_reasons_given(world: Wor
     }
 
 
+def test_a_lone_surrogate_is_rejected_with_its_code_point(world: World) -> None:
+    # json.dumps writes the lone surrogate as the escape \\ud800, which the server's parser turns back
+    # into one; the body is checked with one regular expression, not character by character.
+    items = [item(1), item(2, body="Printer jams " * 100 + "\ud800 on page 2")]
+    response = bearer(world.tokens["write"]).post(
+        URL, data=json.dumps({"items": items}), content_type="application/json"
+    )
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert results[0]["result"] == "created"
+    assert results[1]["result"] == "rejected"
+    assert results[1]["error"]["fields"]["body"] == ["Surrogate characters are not allowed: U+D800."]
+
+
 def test_an_idempotency_key_reused_with_another_item_is_rejected(world: World) -> None:
     client = bearer(world.tokens["write"])
     post(client, [item(1, external_id="", idempotency_key="k1")])

@@ -7,9 +7,9 @@ refusal). An item needs one of the two, so a batch retried after a timeout never
 
 Every item gets a result: created, replayed (the existing ticket) or rejected (with a code, the reason
 and the fields at fault); one item's problem never stops the others. The new tickets, their first
-audit events and their keys are written in one transaction with a few bulk INSERTs; a concurrent batch
-that inserts the same external id or key first makes this one look again (those items are then
-replays). Once committed, the pipeline gets one message per ``PIPELINE_BATCH_SIZE`` tickets.
+audit events and their keys are written in one transaction (``insert_all``: COPY on PostgreSQL); a
+concurrent batch that inserts the same external id or key first makes this one look again (those
+items are then replays). Once committed, the pipeline gets one message per ``PIPELINE_BATCH_SIZE`` tickets.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tickets.audit import first_event, text_fingerprint
+from tickets.bulk_insert import insert_all
 from tickets.models import AuditEvent, Channel, IdempotencyKey, Ticket
 from tickets.pipeline import flow
 from tickets.services.api_submission import IDEMPOTENCY_KEY_RE, request_fingerprint
@@ -176,9 +177,9 @@ def _write(todo: list[_Item], *, actor: str, client_key: str) -> list[ItemResult
                 )
             continue
         new.append((item, _new_ticket(item.data, now)))
-    Ticket.objects.bulk_create([ticket for _, ticket in new])
-    AuditEvent.objects.bulk_create([_intake_event(ticket, actor=actor) for _, ticket in new])
-    IdempotencyKey.objects.bulk_create(
+    insert_all([ticket for _, ticket in new])
+    insert_all([_intake_event(ticket, actor=actor) for _, ticket in new])
+    insert_all(
         [
             IdempotencyKey(
                 client=client_key,
