@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -215,8 +217,113 @@ def test_an_inconsistent_artefact_is_refused_before_use(fitted: LabelModel, tmp_
         LabelModel.load(_rewrite_arrays(path, knn_labels=np.zeros(3, np.int32)), embedding_model="fake-32")
 
 
+def test_nearest_ticket_per_label_by_character_ngrams() -> None:
+    """The ``nearest`` signal: per label, the cosine of the closest history ticket in character n-grams,
+    which finds a near-duplicate in any language (MiniLM reads English only); never the ticket itself."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from retrieval.label_model import _nearest_by_label
+
+    history = [
+        "Doppelte Abbuchung für März auf meiner Kreditkarte",
+        "Passwort zurücksetzen geht nicht",
+        "Doppelte Abbuchung im Februar",
+        "Drucker druckt nicht",
+    ]
+    labels = np.array([0, 1, 0, 2])
+    rows = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5)).fit(history)
+    matrix = rows.transform(history)
+    query = rows.transform(["Doppelte Abbuchung für März auf der Kreditkarte"])
+    nearest = _nearest_by_label(query, matrix, labels, 4)
+    assert nearest[0].argmax() == 0 and nearest[0, 0] > 0.8
+    assert nearest[0, 3] == 0.0  # no history ticket with label 3
+    cosine = (matrix @ matrix.T).toarray()
+    own = _nearest_by_label(matrix, matrix, labels, 4, self_offset=0)
+    assert own[1, 1] == 0.0  # its only ticket is itself
+    assert own[0, 0] == pytest.approx(cosine[0, 2]) and own[2, 0] == pytest.approx(cosine[2, 0])
+    # Only the latest tickets kept (rows 2 and 3): ticket 0 still finds ticket 2, ticket 2 not itself.
+    latest = _nearest_by_label(matrix, matrix[2:], labels[2:], 4, self_offset=2)
+    assert latest[0, 0] == pytest.approx(cosine[0, 2]) and latest[2, 0] == 0.0
+    assert latest[3, 2] == 0.0 and latest[1, 1] == 0.0
+
+
+def test_the_nearest_signal_is_saved_and_checked(fitted: LabelModel, tmp_path: Path) -> None:
+    assert fitted.nearest_matrix is not None and fitted.nearest_labels is not None
+    assert "oof_accuracy_nearest" in fitted.stats
+    path = tmp_path / "label_model.bin"
+    fitted.save(path)
+    terms = len(fitted.char_vectorizer.vocabulary_)
+    with pytest.raises(IndexCorrupt, match="nearest"):
+        LabelModel.load(
+            _rewrite_arrays(path, **{"nearest.indices": fitted.nearest_matrix.indices + terms}),
+            embedding_model="fake-32",
+        )
+    with pytest.raises(IndexCorrupt, match="nearest"):
+        LabelModel.load(
+            _rewrite_arrays(path, **{"nearest.labels": fitted.nearest_labels[:-1]}), embedding_model="fake-32"
+        )
+
+
+def test_a_model_saved_before_the_nearest_signal_still_loads(fitted: LabelModel, tmp_path: Path) -> None:
+    """An artefact of the four older signals (no ``signals`` in its manifest) predicts as it did."""
+    import dataclasses
+
+    from retrieval.label_model_parts import LinearScores, ScaledLinear
+
+    width = 4 * len(fitted.labels)
+    stacker = fitted.stacker
+    legacy = dataclasses.replace(
+        fitted,
+        nearest_matrix=None,
+        nearest_labels=None,
+        stacker=ScaledLinear(
+            mean=stacker.mean[:width],
+            scale=stacker.scale[:width],
+            linear=LinearScores(
+                coef=np.ascontiguousarray(stacker.linear.coef[:, :width]),
+                intercept=stacker.linear.intercept,
+                classes_=stacker.linear.classes_,
+            ),
+        ),
+    )
+    path = tmp_path / "label_model.bin"
+    legacy.save(path)
+    old = _rewrite_manifest(path, lambda manifest: manifest.pop("signals"))
+    loaded = LabelModel.load(old, embedding_model="fake-32", labels=list(TOPICS))
+    assert loaded.nearest_matrix is None
+    texts, vectors, _ = make_tickets(50, noise=0.3, seed=12)
+    np.testing.assert_allclose(
+        loaded.predict_proba(texts=texts, embeddings=vectors),
+        legacy.predict_proba(texts=texts, embeddings=vectors),
+        rtol=1e-12,
+    )
+    # A five-signal stacker over four signals' features does not add up: refused.
+    fitted.save(path)
+    with pytest.raises(IndexCorrupt, match="stacker reads"):
+        LabelModel.load(
+            _rewrite_manifest(path, lambda manifest: manifest.update(signals=list(LEGACY))),
+            embedding_model="fake-32",
+        )
+
+
+LEGACY = ("semantic", "words", "chars", "neighbours")
+
+
 def _rewrite_arrays(path: Path, **replace: np.ndarray) -> Path:
     """A copy of the artefact at ``path`` with some arrays replaced (pickled if they hold objects)."""
+    return _rewrite(path, replace)
+
+
+def _rewrite_manifest(path: Path, edit: Callable[[dict[str, Any]], object]) -> Path:
+    """A copy of the artefact at ``path`` with its manifest edited in place by ``edit``."""
+    return _rewrite(path, {}, edit)
+
+
+def _rewrite(
+    path: Path,
+    replace: dict[str, np.ndarray],
+    manifest_edit: Callable[[dict[str, Any]], object] | None = None,
+) -> Path:
     import io
     import zipfile
 
@@ -232,6 +339,8 @@ def _rewrite_arrays(path: Path, **replace: np.ndarray) -> Path:
         for name, value in arrays.items():
             with archive.open(f"{name}.npy", "w") as member:
                 np.lib.format.write_array(member, value, allow_pickle=True)
+    if manifest_edit is not None:
+        manifest_edit(header["manifest"])
     target = path.with_name("rewritten.bin")
     header = {k: v for k, v in header.items() if k not in ("payload_bytes", "payload_crc32")}
     write_container(target, MAGIC, header, buffer.getbuffer())
