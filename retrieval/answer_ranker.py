@@ -496,7 +496,7 @@ def fit_answer_ranker(
     features and with them zeroed: the map is kept only where the top choice is usable more often with
     it (on a small history a map fitted on too few tickets is noise the ranker would trust); otherwise
     the ranker is fitted without its features and saved without a map."""
-    from retrieval.label_model import calibration_error, threshold_for_precision
+    from retrieval.calibration import calibration_error, threshold_for_precision
 
     queries = [q for q in queries if len(q.usable)]
     if len(queries) < 2 * folds:

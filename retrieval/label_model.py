@@ -41,16 +41,16 @@ from typing import Any
 import numpy as np
 
 from retrieval.array_artefact import Artefact, load_artefact, save_artefact
+from retrieval.calibration import calibration_error, threshold_for_precision
 from retrieval.errors import IndexCorrupt, IndexLoadError
 from retrieval.label_model_parts import LinearScores, ScaledLinear, vectorizer_from_state, vectorizer_state
+from retrieval.label_neighbours import NearestByLabel, nearest_by_label, neighbour_votes
 
 __all__ = [
     "FitOptions",
     "LabelModel",
     "LabelModelStale",
-    "calibration_error",
     "fit_label_model",
-    "threshold_for_precision",
 ]
 
 FORMAT_VERSION = 3
@@ -153,7 +153,7 @@ class LabelModel:
         words = _expand_scores(self.word_model, self.word_vectorizer.transform(texts), n_labels)
         char_matrix = self.char_vectorizer.transform(texts)
         chars = _expand_scores(self.char_model, char_matrix, n_labels)
-        votes = _neighbour_votes(
+        votes = neighbour_votes(
             vectors, self.knn_vectors, self.knn_labels, n_labels, self.options.neighbours, exclude_self=False
         )
         if self.nearest_matrix is None or self.nearest_labels is None:
@@ -386,11 +386,11 @@ def fit_label_model(
     word_matrix = word_vectorizer.fit_transform(texts)
     char_matrix = char_vectorizer.fit_transform(texts)
     advance("TF-IDF features")
-    votes = _neighbour_votes(vectors, vectors, y, len(label_set), options.neighbours, exclude_self=True)
+    votes = neighbour_votes(vectors, vectors, y, len(label_set), options.neighbours, exclude_self=True)
     advance("neighbour votes (leave-one-out)")
     nearest_rows = slice(max(0, len(texts) - NEAREST_MAX_ROWS), None)
     nearest_matrix = char_matrix[nearest_rows].tocsr()
-    nearest = _nearest_by_label(
+    nearest = nearest_by_label(
         char_matrix, nearest_matrix, y[nearest_rows], len(label_set), self_offset=nearest_rows.start
     )
     advance("nearest ticket per label (leave-one-out)")
@@ -559,71 +559,6 @@ def _expand_scores(model: Any, features: Any, n_labels: int) -> np.ndarray:
     return out
 
 
-def _neighbour_votes(
-    queries: np.ndarray,
-    vectors: np.ndarray,
-    labels: np.ndarray,
-    n_labels: int,
-    k: int,
-    *,
-    exclude_self: bool,
-    chunk: int = 1024,
-) -> np.ndarray:
-    """Per label, the summed cosine of the query's ``k`` nearest history vectors with that label,
-    divided by the summed cosine of all ``k`` (a similarity-weighted vote share)."""
-    base = np.asarray(vectors, dtype=np.float32)
-    k = max(1, min(k, base.shape[0] - (1 if exclude_self else 0)))
-    out = np.zeros((queries.shape[0], n_labels))
-    for start in range(0, queries.shape[0], chunk):
-        block = np.asarray(queries[start : start + chunk], dtype=np.float32)
-        sims = block @ base.T
-        if exclude_self:
-            rows = np.arange(block.shape[0])
-            sims[rows, start + rows] = -np.inf
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        weights = np.clip(np.take_along_axis(sims, top, axis=1), 0.0, None).astype(np.float64)
-        votes = np.zeros((block.shape[0], n_labels))
-        np.add.at(votes, (np.repeat(np.arange(block.shape[0]), k), labels[top].ravel()), weights.ravel())
-        out[start : start + block.shape[0]] = votes / np.maximum(votes.sum(axis=1, keepdims=True), 1e-9)
-    return out
-
-
-class NearestByLabel:
-    """Per label, the cosine of a query's closest row with that label (0 where none: TF-IDF rows are
-    L2-normalised and non-negative). The rows are sorted by label and transposed once, here: a query is
-    then one sparse product and one ``maximum.reduceat``."""
-
-    def __init__(self, rows: Any, labels: np.ndarray, n_labels: int) -> None:
-        order = np.argsort(labels, kind="stable")
-        self.present, self.starts = np.unique(np.asarray(labels)[order], return_index=True)
-        self.columns = rows[order].T.tocsr()
-        self.position = np.empty(order.size, dtype=np.int64)
-        self.position[order] = np.arange(order.size)
-        self.n_labels = n_labels
-
-    def scores(self, queries: Any, *, self_offset: int | None = None, chunk: int = 256) -> np.ndarray:
-        """``self_offset``: the queries are the history itself and query ``i`` is row ``i - self_offset``
-        when that exists; a ticket is never its own nearest."""
-        out = np.zeros((queries.shape[0], self.n_labels))
-        if self.position.size == 0:
-            return out
-        for start in range(0, queries.shape[0], chunk):
-            sims = (queries[start : start + chunk] @ self.columns).toarray()
-            if self_offset is not None:
-                own = np.arange(start, start + sims.shape[0]) - self_offset
-                inside = (own >= 0) & (own < self.position.size)
-                sims[np.flatnonzero(inside), self.position[own[inside]]] = 0.0
-            out[start : start + sims.shape[0], self.present] = np.maximum.reduceat(sims, self.starts, axis=1)
-        return out
-
-
-def _nearest_by_label(
-    queries: Any, rows: Any, labels: np.ndarray, n_labels: int, *, self_offset: int | None = None
-) -> np.ndarray:
-    """:class:`NearestByLabel` built and asked once."""
-    return NearestByLabel(rows, labels, n_labels).scores(queries, self_offset=self_offset)
-
-
 def _softmax(scores: np.ndarray, n_labels: int) -> np.ndarray:
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim == 1:
@@ -632,46 +567,6 @@ def _softmax(scores: np.ndarray, n_labels: int) -> np.ndarray:
     exp = np.exp(shifted)
     result: np.ndarray = exp / exp.sum(axis=1, keepdims=True)
     return result
-
-
-# --- calibration measures (shared with the evaluation) ---------------------------------------------
-
-
-def calibration_error(confidence: np.ndarray, correct: np.ndarray, *, bins: int = 15) -> float:
-    """Expected calibration error: the bin-weighted gap between confidence and accuracy."""
-    confidence = np.asarray(confidence, dtype=np.float64)
-    correct = np.asarray(correct, dtype=np.float64)
-    if confidence.size == 0:
-        return 0.0
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
-    total = 0.0
-    for b in range(bins):
-        mask = which == b
-        if mask.any():
-            total += mask.mean() * abs(confidence[mask].mean() - correct[mask].mean())
-    return float(total)
-
-
-def threshold_for_precision(
-    confidence: np.ndarray, correct: np.ndarray, precision: float
-) -> tuple[float | None, float]:
-    """The lowest confidence threshold whose accepted tickets (``confidence >= t``) are at least
-    ``precision`` correct, and the share accepted. ``(None, 0.0)`` if no threshold reaches it."""
-    confidence = np.asarray(confidence, dtype=np.float64)
-    correct = np.asarray(correct, dtype=np.float64)
-    if confidence.size == 0:
-        return None, 0.0
-    order = np.argsort(-confidence, kind="stable")
-    sorted_conf = confidence[order]
-    running = np.cumsum(correct[order]) / np.arange(1, confidence.size + 1)
-    # Only cut between distinct confidences: a threshold accepts every ticket at or above it.
-    last_of_value = np.append(sorted_conf[1:] != sorted_conf[:-1], True)
-    ok = np.flatnonzero(last_of_value & (running >= precision))
-    if ok.size == 0:
-        return None, 0.0
-    cut = int(ok[-1])
-    return float(sorted_conf[cut]), float((cut + 1) / confidence.size)
 
 
 def _oof_stats(proba: np.ndarray, y: np.ndarray, signals: dict[str, np.ndarray]) -> dict[str, Any]:

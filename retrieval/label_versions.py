@@ -217,7 +217,7 @@ def holdout_report(
     """Accuracy (top label) and expected calibration error of ``model`` on labelled entries."""
     import numpy as np
 
-    from retrieval.label_model import calibration_error
+    from retrieval.calibration import calibration_error
     from retrieval.novelty import predict_with_unknown
 
     if not texts:

@@ -194,7 +194,8 @@ def fit_novelty(
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    from retrieval.label_model import fit_label_model, threshold_for_precision
+    from retrieval.calibration import threshold_for_precision
+    from retrieval.label_model import fit_label_model
 
     started = time.monotonic()
     vectors = np.asarray(embeddings, dtype=np.float32)

@@ -9,15 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from retrieval.calibration import calibration_error, threshold_for_precision
 from retrieval.errors import IndexCorrupt
-from retrieval.label_model import (
-    FitOptions,
-    LabelModel,
-    LabelModelStale,
-    calibration_error,
-    fit_label_model,
-    threshold_for_precision,
-)
+from retrieval.label_model import FitOptions, LabelModel, LabelModelStale, fit_label_model
 
 # A company's own taxonomy: any strings, including non-ASCII ones.
 TOPICS = {
@@ -222,7 +216,7 @@ def test_nearest_ticket_per_label_by_character_ngrams() -> None:
     which finds a near-duplicate in any language (MiniLM reads English only); never the ticket itself."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from retrieval.label_model import _nearest_by_label
+    from retrieval.label_neighbours import nearest_by_label
 
     history = [
         "Doppelte Abbuchung für März auf meiner Kreditkarte",
@@ -234,15 +228,15 @@ def test_nearest_ticket_per_label_by_character_ngrams() -> None:
     rows = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5)).fit(history)
     matrix = rows.transform(history)
     query = rows.transform(["Doppelte Abbuchung für März auf der Kreditkarte"])
-    nearest = _nearest_by_label(query, matrix, labels, 4)
+    nearest = nearest_by_label(query, matrix, labels, 4)
     assert nearest[0].argmax() == 0 and nearest[0, 0] > 0.8
     assert nearest[0, 3] == 0.0  # no history ticket with label 3
     cosine = (matrix @ matrix.T).toarray()
-    own = _nearest_by_label(matrix, matrix, labels, 4, self_offset=0)
+    own = nearest_by_label(matrix, matrix, labels, 4, self_offset=0)
     assert own[1, 1] == 0.0  # its only ticket is itself
     assert own[0, 0] == pytest.approx(cosine[0, 2]) and own[2, 0] == pytest.approx(cosine[2, 0])
     # Only the latest tickets kept (rows 2 and 3): ticket 0 still finds ticket 2, ticket 2 not itself.
-    latest = _nearest_by_label(matrix, matrix[2:], labels[2:], 4, self_offset=2)
+    latest = nearest_by_label(matrix, matrix[2:], labels[2:], 4, self_offset=2)
     assert latest[0, 0] == pytest.approx(cosine[0, 2]) and latest[2, 0] == 0.0
     assert latest[3, 2] == 0.0 and latest[1, 1] == 0.0
 

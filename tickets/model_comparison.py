@@ -141,7 +141,7 @@ def _ece(confidence: list[float], correct: list[bool]) -> Calibration:
         return Calibration(0, None)
     import numpy as np
 
-    from retrieval.label_model import calibration_error
+    from retrieval.calibration import calibration_error
 
     return Calibration(len(confidence), round(calibration_error(np.array(confidence), np.array(correct)), 6))
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.label_model import threshold_for_precision
+from retrieval.calibration import threshold_for_precision
 from tickets.evaluation.data import EvalTicket
 from tickets.pipeline.language import detect_language, unsupported_language_reason
 

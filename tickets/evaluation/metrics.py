@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.label_model import calibration_error, threshold_for_precision
+from retrieval.calibration import calibration_error, threshold_for_precision
 
 RELIABILITY_BINS = 10
 TARGET_PRECISION = 0.95

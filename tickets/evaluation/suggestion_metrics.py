@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.label_model import calibration_error
+from retrieval.calibration import calibration_error
 
 USABLE_SIMILARITY = 0.8
 CURVE_POINTS = 20
