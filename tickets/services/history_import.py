@@ -20,6 +20,7 @@ from django.utils import timezone
 from retrieval.parallel import encode_batches
 from retrieval.services import embedding_model_name, kb_upsert
 from tickets.audit import first_event, text_fingerprint
+from tickets.bulk_insert import insert_all
 from tickets.models import AuditEvent, Category, Channel, PipelineStage, Team, Ticket, TicketStatus
 from tickets.pipeline.text import prepare
 from tickets.services.history_files import ColumnMap, HistoryRow, ImportFileError, SkippedRow, read_history
@@ -123,8 +124,8 @@ def _write_batch(
                     resolved_at=created,
                 )
             )
-        Ticket.objects.bulk_create(tickets)
-        AuditEvent.objects.bulk_create(
+        insert_all(tickets)
+        insert_all(
             [
                 first_event(
                     ticket_id=ticket.pk,
