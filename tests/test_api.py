@@ -638,3 +638,34 @@ def test_admins_make_a_token_in_the_django_admin_and_see_its_secret_once(world: 
     )  # fmt: skip
     assert hooks.status_code == 200
     assert WebhookEndpoint.objects.get(name="jira-hook").events == ["ticket.routed"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_keyed_create_is_two_round_trips_and_a_clash_leaves_nothing_behind() -> None:
+    """Outside a transaction (as in production) the ticket, its first event and its key are one
+    statement after the ticket's id; a second key with a taken external id writes nothing."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tickets.api.errors import ApiError
+    from tickets.models import AuditEvent, IdempotencyKey
+    from tickets.services.api_submission import api_ticket_create
+
+    data = {**NEW_TICKET, "external_id": "TRIPS-1"}
+    with CaptureQueriesContext(connection) as queries:
+        created = api_ticket_create(data=data, actor="token:1", client_key="token:1", idempotency_key="k-1")
+    assert not created.replayed
+    assert [q["sql"].split()[0] for q in queries] == ["SELECT", "WITH"], [q["sql"] for q in queries]
+    ticket = created.ticket
+    assert IdempotencyKey.objects.get(client="token:1", key="k-1").ticket_id == ticket.pk
+    assert list(AuditEvent.objects.filter(ticket=ticket).values_list("action", flat=True)) == [
+        "ticket.created"
+    ]
+    again = api_ticket_create(data=data, actor="token:1", client_key="token:1", idempotency_key="k-1")
+    assert again.replayed and again.ticket.pk == ticket.pk
+    with pytest.raises(ApiError) as taken:
+        api_ticket_create(data=data, actor="token:1", client_key="token:1", idempotency_key="k-2")
+    assert taken.value.status_code == 409 and taken.value.error_code == "duplicate_external_id"
+    assert not IdempotencyKey.objects.filter(key="k-2").exists()
+    assert Ticket.objects.filter(external_id="TRIPS-1").count() == 1
+    assert AuditEvent.objects.filter(action="ticket.created").count() == 1

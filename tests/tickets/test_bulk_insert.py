@@ -77,3 +77,45 @@ def test_a_unique_violation_is_an_integrity_error_and_writes_nothing() -> None:
 
 def test_nothing_to_insert() -> None:
     assert insert_all([]) == []
+
+
+def test_rows_of_several_models_written_together_in_one_statement() -> None:
+    from django.test.utils import CaptureQueriesContext
+
+    from tickets.bulk_insert import insert_together, next_id
+    from tickets.models import IdempotencyKey
+
+    [ticket] = tickets("together", 1)
+    ticket.pk = next_id(Ticket)
+    event = first_event(ticket_id=ticket.pk, stage="intake", action="ticket.created", details={"n": 1})
+    key = IdempotencyKey(client="token:1", key="k-together", request_sha256="0" * 64, ticket=ticket)
+    assert not connection.in_atomic_block
+    with CaptureQueriesContext(connection) as queries:
+        insert_together([ticket, event, key])
+    assert len(queries) == 1, [q["sql"] for q in queries]  # no BEGIN or COMMIT either
+    assert event.pk and key.pk and not key._state.adding
+    saved = AuditEvent.objects.get(pk=event.pk)
+    assert saved.ticket_id == ticket.pk and list(verify_chain([saved])) == []
+    assert IdempotencyKey.objects.get(pk=key.pk).ticket_id == ticket.pk
+    assert IdempotencyKey.objects.get(pk=key.pk).created_at is not None  # auto_now_add prepared
+    assert stored(Ticket.objects.get(pk=ticket.pk), timezone.now() - timedelta(minutes=1))["subject"] == (
+        ticket.subject
+    )
+
+
+def test_rows_written_together_are_all_or_none() -> None:
+    from tickets.bulk_insert import insert_together, next_id
+    from tickets.models import IdempotencyKey
+
+    [first] = tickets("whole", 1)
+    IdempotencyKey.objects.create(client="token:1", key="taken", request_sha256="0" * 64)
+    [ticket] = tickets("whole-new", 1)
+    ticket.pk = next_id(Ticket)
+    event = first_event(ticket_id=ticket.pk, stage="intake", action="ticket.created")
+    clash = IdempotencyKey(client="token:1", key="taken", request_sha256="1" * 64, ticket=ticket)
+    with pytest.raises(IntegrityError):
+        insert_together([ticket, event, clash])  # the last row clashes: the first two are not kept
+    assert not Ticket.objects.filter(pk=ticket.pk).exists()
+    assert not AuditEvent.objects.filter(ticket_id=ticket.pk).exists()
+    insert_together([first])  # the connection is usable afterwards, outside any transaction
+    assert Ticket.objects.filter(pk=first.pk).exists()

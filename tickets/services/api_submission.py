@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 
 from tickets.api.errors import ApiError
 from tickets.models import AuditEvent, Channel, IdempotencyKey, Ticket
@@ -32,31 +32,34 @@ def _duplicate_external_id(external_id: str) -> ApiError:
     )
 
 
-def _create(data: dict[str, Any], *, actor: str, savepoint: bool = True) -> Ticket:
-    try:
-        ticket = ticket_submit(
-            subject=data["subject"],
-            body=data["body"],
-            requester_email=data.get("requester_email", ""),
-            requester_name=data.get("requester_name", ""),
-            channel=Channel.API,
-            external_id=data.get("external_id", ""),
-            actor_type=AuditEvent.ActorType.API_CLIENT,
-            actor=actor,
-            savepoint=savepoint,
-        )
-    except ValidationError as exc:
-        # full_clean reports the unique external id as a non-field error
-        if data.get("external_id") and NON_FIELD_ERRORS in getattr(exc, "error_dict", {}):
-            if not savepoint:  # the caller's transaction is broken now: it looks once rolled back
-                raise _ExternalIdTaken() from None
-            raise _duplicate_external_id(data["external_id"]) from None
-        raise
-    return ticket
+def _create(data: dict[str, Any], *, actor: str, key: IdempotencyKey | None = None) -> Ticket:
+    """The ticket, and with ``key`` its idempotency key row, written together (all or none)."""
+
+    def key_row(ticket: Ticket) -> list[IdempotencyKey]:
+        if key is None:
+            return []
+        key.ticket = ticket
+        return [key]
+
+    return ticket_submit(
+        subject=data["subject"],
+        body=data["body"],
+        requester_email=data.get("requester_email", ""),
+        requester_name=data.get("requester_name", ""),
+        channel=Channel.API,
+        external_id=data.get("external_id", ""),
+        actor_type=AuditEvent.ActorType.API_CLIENT,
+        actor=actor,
+        linked_rows=key_row,
+    )
 
 
-class _ExternalIdTaken(Exception):
-    """The external id is taken; raised inside a transaction that has to roll back before a query."""
+def _is_conflict(error: Exception) -> bool:
+    """A unique index refused the ticket: its external id (reported by ``ticket_create`` as a
+    non-field error) or, with no external id, the idempotency key."""
+    if isinstance(error, ValidationError):
+        return NON_FIELD_ERRORS in getattr(error, "error_dict", {})
+    return isinstance(error, IntegrityError)
 
 
 @dataclass(frozen=True)
@@ -76,16 +79,16 @@ def api_ticket_create(
 ) -> Created:
     """Create a ticket from the API; with an Idempotency-Key, a repeat gets the first answer.
 
-    The key row is inserted with the ticket, in one transaction (no extra round trip on the hot
+    The key row is inserted with the ticket, in the same statement (no extra round trip on the hot
     path). A concurrent repeat blocks on a unique index (the key's, or the external id's) until the
-    first commits, then rolls back and replays the first answer. The same key with another body is
+    first commits, then fails whole and replays the first answer. The same key with another body is
     refused (422), so a client bug cannot silently drop a ticket.
     """
     if idempotency_key is None:
-        try:  # ticket_submit is one transaction of its own
+        try:
             return Created(_create(data, actor=actor), replayed=False)
-        except IntegrityError:
-            if data.get("external_id"):
+        except (ValidationError, IntegrityError) as error:
+            if data.get("external_id") and _is_conflict(error):
                 raise _duplicate_external_id(data["external_id"]) from None
             raise
     if not IDEMPOTENCY_KEY_RE.match(idempotency_key):
@@ -95,19 +98,14 @@ def api_ticket_create(
             message="Idempotency-Key must be 1 to 200 printable ASCII characters without spaces.",
         )
     fingerprint = request_fingerprint(data)
-    try:
-        with transaction.atomic():  # rolled back whole on a conflict: no savepoint inside
-            ticket = _create(data, actor=actor, savepoint=False)
-            IdempotencyKey.objects.create(
-                client=client_key,
-                key=idempotency_key,
-                request_sha256=fingerprint,
-                ticket=ticket,
-                response_status=201,
-            )
-            return Created(ticket, replayed=False)
-    except (_ExternalIdTaken, IntegrityError):
-        pass
+    key = IdempotencyKey(
+        client=client_key, key=idempotency_key, request_sha256=fingerprint, response_status=201
+    )
+    try:  # the key row is written with the ticket: a conflict on either writes nothing
+        return Created(_create(data, actor=actor, key=key), replayed=False)
+    except (ValidationError, IntegrityError) as error:
+        if not _is_conflict(error):
+            raise
     previous = (
         IdempotencyKey.objects.filter(client=client_key, key=idempotency_key).select_related("ticket").first()
     )

@@ -4,15 +4,18 @@ the pipeline) is :func:`tickets.services.submission.ticket_submit`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
 from celery import current_app
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from tickets.audit import first_event, record_event, text_fingerprint
+from tickets.bulk_insert import insert_together, next_id
 from tickets.models import ALLOWED_TRANSITIONS, AuditEvent, Channel, Ticket, TicketStatus
 
 MAX_SUBJECT_CHARS = 300
@@ -54,13 +57,14 @@ def ticket_create(
     actor_type: str = AuditEvent.ActorType.REQUESTER,
     actor: str = "",
     created_at: datetime | None = None,
-    savepoint: bool = True,
+    linked_rows: Callable[[Ticket], Sequence[models.Model]] | None = None,
 ) -> Ticket:
     """Save a new ticket in status ``received`` and record its arrival in the audit trail.
 
-    Inside a caller's transaction a duplicate external id rolls back only this ticket (a savepoint);
-    ``savepoint=False`` saves the two round trips that costs when the caller rolls back as a whole
-    on any error anyway (the API's idempotent create)."""
+    ``linked_rows`` gives rows written with the ticket, all or none (the API's idempotency key).
+    Inside a caller's transaction a duplicate external id rolls back only this ticket (a savepoint).
+    On PostgreSQL outside a transaction it costs two round trips: the ticket's id, then one
+    statement writing the ticket, its first event and the linked rows (``insert_together``)."""
     subject, body = _clean_ticket_text(subject=subject, body=body)
     now = timezone.now()
     ticket = Ticket(
@@ -73,30 +77,36 @@ def ticket_create(
         created_at=created_at or now,
         status_changed_at=now,
     )
-    # Checked before the transaction opens (it needs no query): a bad ticket costs no round trip.
+    # Checked before anything is written (it needs no query): a bad ticket costs no round trip.
     # The partial unique index on (channel, external_id) is left to the database: asking first
     # would cost a query and ~2 ms per ticket; a duplicate is reported the same way.
     ticket.full_clean(exclude=["reference", "status_token"], validate_constraints=False)
+    one_statement = connection.vendor == "postgresql"
     try:
-        # One atomic block (a savepoint when nested, unless the caller does without): a duplicate
-        # rolls back only this, so a caller may go on in its own transaction.
-        with transaction.atomic(savepoint=savepoint):
-            ticket.save(force_insert=True)
-            # The first event of a trail just created in this transaction: no lock, no lookup needed.
-            first_event(
-                ticket_id=ticket.pk,
-                stage=AuditEvent.Stage.INTAKE,
-                action="ticket.created",
-                actor_type=actor_type,
-                actor=actor or requester_email,
-                details={
-                    "channel": channel,
-                    "external_id": external_id,
-                    "subject_sha256": text_fingerprint(subject),
-                    "body_sha256": text_fingerprint(body),
-                    "body_chars": len(body),
-                },
-            ).save(force_insert=True)
+        with nullcontext() if one_statement and not connection.in_atomic_block else transaction.atomic():
+            if one_statement:
+                ticket.pk = next_id(Ticket)  # first: the first event's hash covers the ticket's id
+            else:
+                ticket.save(force_insert=True)
+            # The first event of a trail just created: no lock, no lookup needed.
+            rows = [
+                first_event(
+                    ticket_id=ticket.pk,
+                    stage=AuditEvent.Stage.INTAKE,
+                    action="ticket.created",
+                    actor_type=actor_type,
+                    actor=actor or requester_email,
+                    details={
+                        "channel": channel,
+                        "external_id": external_id,
+                        "subject_sha256": text_fingerprint(subject),
+                        "body_sha256": text_fingerprint(body),
+                        "body_chars": len(body),
+                    },
+                ),
+                *(linked_rows(ticket) if linked_rows else ()),
+            ]
+            insert_together([ticket, *rows] if one_statement else rows)
     except IntegrityError as error:
         if not external_id:
             raise
