@@ -4,6 +4,7 @@ the OpenAPI parameters used by several resources."""
 from __future__ import annotations
 
 import io
+import threading
 from typing import Any
 
 from django.conf import settings
@@ -55,6 +56,22 @@ def error_response(description: str) -> OpenApiResponse:
     return OpenApiResponse(OpenApiTypes.OBJECT, description=description)
 
 
+_input_serializers = threading.local()
+
+
+def input_serializer(serializer_class: type[StrictSerializer]) -> StrictSerializer:
+    """One unbound instance of ``serializer_class`` per thread, to validate with ``run_validation``,
+    which keeps nothing on it. A new serializer per request deep-copies its declared fields: about
+    0.1 ms of a create's 2.7 ms of CPU (measured in one process)."""
+    made: dict[type[StrictSerializer], StrictSerializer] | None = getattr(_input_serializers, "made", None)
+    if made is None:
+        made = _input_serializers.made = {}
+    serializer = made.get(serializer_class)
+    if serializer is None:
+        serializer = made[serializer_class] = serializer_class()
+    return serializer
+
+
 class LimitedJSONParser(parsers.JSONParser):
     """JSON, refused with 413 past the view's limit (``API_MAX_BODY_BYTES`` unless the view names
     another setting) even without a Content-Length."""
@@ -99,10 +116,10 @@ class ApiView(APIView):
         return visible_tickets(self.principal)
 
     def data(self, serializer_class: type[StrictSerializer], data: Any = None) -> dict[str, Any]:
-        serializer = serializer_class(data=self.request.data if data is None else data)
-        serializer.is_valid(raise_exception=True)
-        validated: dict[str, Any] = dict(serializer.validated_data)
-        return validated
+        """The request's JSON (or ``data``) validated; a ValidationError names the fields."""
+        return dict(
+            input_serializer(serializer_class).run_validation(self.request.data if data is None else data)
+        )
 
     def query(self, serializer_class: type[StrictSerializer]) -> dict[str, Any]:
         return self.data(
