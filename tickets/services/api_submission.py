@@ -32,6 +32,18 @@ def _duplicate_external_id(external_id: str) -> ApiError:
     )
 
 
+def api_ticket_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """A validated API item's ticket fields, as the single and the batch create store them."""
+    return {
+        "subject": data["subject"],
+        "body": data["body"],
+        "requester_email": data.get("requester_email", ""),
+        "requester_name": data.get("requester_name", ""),
+        "channel": Channel.API,
+        "external_id": data.get("external_id", ""),
+    }
+
+
 def _create(data: dict[str, Any], *, actor: str, key: IdempotencyKey | None = None) -> Ticket:
     """The ticket, and with ``key`` its idempotency key row, written together (all or none)."""
 
@@ -42,12 +54,7 @@ def _create(data: dict[str, Any], *, actor: str, key: IdempotencyKey | None = No
         return [key]
 
     return ticket_submit(
-        subject=data["subject"],
-        body=data["body"],
-        requester_email=data.get("requester_email", ""),
-        requester_name=data.get("requester_name", ""),
-        channel=Channel.API,
-        external_id=data.get("external_id", ""),
+        **api_ticket_fields(data),
         actor_type=AuditEvent.ActorType.API_CLIENT,
         actor=actor,
         linked_rows=key_row,

@@ -26,7 +26,7 @@ from tickets.audit import first_event, text_fingerprint
 from tickets.bulk_insert import insert_all
 from tickets.models import AuditEvent, Channel, IdempotencyKey, Ticket
 from tickets.pipeline import flow
-from tickets.services.api_submission import IDEMPOTENCY_KEY_RE, request_fingerprint
+from tickets.services.api_submission import IDEMPOTENCY_KEY_RE, api_ticket_fields, request_fingerprint
 from tickets.services.lifecycle import _clean_ticket_text
 
 CREATED, REPLAYED, REJECTED = "created", "replayed", "rejected"
@@ -197,16 +197,7 @@ def _write(todo: list[_Item], *, actor: str, client_key: str) -> list[ItemResult
 
 
 def _new_ticket(data: dict[str, Any], now: Any) -> Ticket:
-    return Ticket(
-        subject=data["subject"],
-        body=data["body"],
-        requester_email=data.get("requester_email", ""),
-        requester_name=data.get("requester_name", ""),
-        channel=Channel.API,
-        external_id=data.get("external_id", ""),
-        created_at=now,
-        status_changed_at=now,
-    )
+    return Ticket(**api_ticket_fields(data), created_at=now, status_changed_at=now)
 
 
 def _intake_event(ticket: Ticket, *, actor: str) -> AuditEvent:
