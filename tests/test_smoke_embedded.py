@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.cookiejar
+import json
 import re
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -132,8 +134,64 @@ def test_fresh_install_serves_the_demo_company_and_runs_tasks(embedded_install: 
             assert team.name.replace("&", "&amp;") in teams_page
         tickets_page = opener.open(f"{base}/admin/tickets/ticket/").read().decode()
         assert "tickets" in tickets_page.lower() and "SB-" in tickets_page
+        _api_creates_on_sqlite(base, env)
     finally:
         for process in processes:
             process.terminate()
         for process in processes:
             process.wait(timeout=30)
+
+
+def _api_creates_on_sqlite(base: str, env: dict[str, str]) -> None:
+    """The API's writes that PostgreSQL does in one statement or by COPY, here on SQLite's fallbacks:
+    a keyed create and its replay, a taken external id, a batch with a replayed item."""
+    made = run_python(
+        "import django; django.setup()\n"
+        "from tickets.services.api_tokens import token_create\n"
+        "print(token_create(name='smoke', scopes=['read', 'write'])[1])",
+        env=env,
+    )
+    assert made.returncode == 0, made.stderr
+    secret = made.stdout.strip().splitlines()[-1]
+
+    def post(path: str, body: dict[str, Any], key: str | None = None) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
+        if key:
+            headers["Idempotency-Key"] = key
+        request = urllib.request.Request(f"{base}{path}", data=json.dumps(body).encode(), headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    ticket = {"subject": "Card declined", "body": "My card is declined at checkout.", "external_id": "SQ-1"}
+    status, created = post("/api/v1/tickets", ticket, key="sq-key-1")
+    assert status == 201, created
+    status, replayed = post("/api/v1/tickets", ticket, key="sq-key-1")
+    assert (status, replayed["id"]) == (200, created["id"]), replayed
+    status, taken = post("/api/v1/tickets", ticket, key="sq-key-2")
+    assert status == 409 and taken["error"]["code"] == "duplicate_external_id", taken
+    items = [
+        ticket,  # the same ticket again: replayed
+        {**ticket, "external_id": "SQ-2"},
+        {**ticket, "external_id": "SQ-3"},
+        {**ticket, "body": "Another text.", "external_id": "SQ-1"},  # item 0's external id again
+    ]
+    status, batch = post("/api/v1/tickets/batch", {"items": items})
+    assert status == 200, batch
+    results = [item["result"] for item in batch["results"]]
+    assert results == ["replayed", "created", "created", "rejected"], batch
+    assert batch["results"][3]["error"]["code"] == "duplicate_in_batch", batch
+    counted = run_python(
+        "import django; django.setup()\n"
+        "from tickets.audit import verify_chain\n"
+        "from tickets.models import AuditEvent, IdempotencyKey, Ticket\n"
+        "api = Ticket.objects.filter(channel='api').order_by('external_id')\n"
+        "events = AuditEvent.objects.filter(ticket__in=api, action='ticket.created')\n"
+        "bad = [t.pk for t in api if list(verify_chain(AuditEvent.objects.filter(ticket=t)))]\n"
+        "print(list(api.values_list('external_id', flat=True)), events.count(),\n"
+        "      IdempotencyKey.objects.filter(key__startswith='sq-key').count(), bad)",
+        env=env,
+    )
+    assert counted.stdout.strip() == "['SQ-1', 'SQ-2', 'SQ-3'] 3 1 []", counted.stderr
