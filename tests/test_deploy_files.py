@@ -118,6 +118,20 @@ def test_dockerfile_is_multi_stage_non_root_and_offline() -> None:
     assert {".git", ".venv", "var", "**/.env", "deploy/secrets"} <= set(ignored)
 
 
+def test_the_virtualenv_builds_llama_cpp_as_the_image_does() -> None:
+    """Both build llama.cpp portably (no AMX: a native build on an AMX CPU crashes at inference)."""
+    instructions = dockerfile_instructions()
+    [image_args] = [
+        rest.split("=", 1)[1].strip('"')
+        for kw, rest in instructions
+        if kw == "ARG" and rest.startswith("LLAMA_CMAKE_ARGS=")
+    ]
+    bootstrap = (ROOT / "scripts" / "bootstrap.sh").read_text()
+    venv_args = re.search(r'LLAMA_CMAKE_ARGS="\$\{LLAMA_CMAKE_ARGS:-([^}]*)\}"', bootstrap)
+    assert venv_args and venv_args.group(1) == image_args
+    assert "-DGGML_NATIVE=OFF" in image_args.split()
+
+
 def test_dockerfile_collectstatic_step_works_with_production_settings(tmp_path: Path) -> None:
     """The image's collectstatic command, run here: production settings, hashed file names."""
     run = next(
