@@ -83,6 +83,8 @@ def ticket_create(
     ticket.full_clean(exclude=["reference", "status_token"], validate_constraints=False)
     one_statement = connection.vendor == "postgresql"
     try:
+        # One statement is all or none by itself; otherwise an atomic block (a savepoint when nested:
+        # a duplicate rolls back only this ticket, and the caller may go on in its transaction).
         with nullcontext() if one_statement and not connection.in_atomic_block else transaction.atomic():
             if one_statement:
                 ticket.pk = next_id(Ticket)  # first: the first event's hash covers the ticket's id
