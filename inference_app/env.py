@@ -49,7 +49,21 @@ class DatabaseUrl:
         if self.engine == "django.db.backends.postgresql":
             config["CONN_MAX_AGE"] = 60
             config["CONN_HEALTH_CHECKS"] = True
+        if self.engine == "django.db.backends.sqlite3":
+            config["OPTIONS"] = {**SQLITE_OPTIONS, **config["OPTIONS"]}
         return config
+
+
+SQLITE_OPTIONS: dict[str, Any] = {
+    # The web process and the worker write to one file. A transaction that reads first (SQLite's
+    # default, DEFERRED) and then writes while the other process writes fails at once with "database
+    # is locked": the wait is skipped to avoid a deadlock. IMMEDIATE takes the write lock when the
+    # transaction begins, so a writer waits up to ``timeout`` seconds for the other instead.
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+    # Readers never wait for the writer, and a commit needs one fsync less (the usual WAL settings).
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
 
 
 def parse_database_url(value: str) -> DatabaseUrl:

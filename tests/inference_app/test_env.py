@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,3 +142,56 @@ def test_env_example_documents_every_variable_the_settings_read() -> None:
     assert read, "found no env reads in settings.py"
     assert read - documented == set(), "variables missing from .env.example"
     assert documented - read == set(), ".env.example lists variables the settings never read"
+
+
+def test_sqlite_writers_wait_for_each_other_instead_of_failing(
+    tmp_path: Path, django_db_blocker: Any
+) -> None:
+    """The embedded default's web process and worker share one SQLite file. A transaction that reads and
+    then writes while the other writes must wait for it, not fail with "database is locked" (it did
+    with SQLite's default DEFERRED transactions: a batch create on the demo answered 500)."""
+    import threading
+    import time
+
+    from django.db.utils import ConnectionHandler
+
+    config = parse_database_url(f"sqlite:///{tmp_path / 'db.sqlite3'}").as_django()
+    handler = ConnectionHandler({"default": config, "web": config, "worker": config})
+    writing, failures = threading.Event(), []
+
+    def worker_writes_for_half_a_second() -> None:
+        worker = handler["worker"]  # made in this thread, as Django's connections are
+        try:
+            worker.set_autocommit(False, force_begin_transaction_with_broken_autocommit=True)
+            with worker.cursor() as cursor:
+                cursor.execute("INSERT INTO tickets (subject) VALUES ('from the worker')")
+            writing.set()
+            time.sleep(0.5)
+            worker.commit()
+        except Exception as error:  # reported by the main thread
+            failures.append(error)
+            writing.set()
+        finally:
+            worker.close()
+
+    with django_db_blocker.unblock():
+        web = handler["web"]
+        with web.cursor() as cursor:
+            cursor.execute("CREATE TABLE tickets (subject TEXT)")
+        thread = threading.Thread(target=worker_writes_for_half_a_second)
+        thread.start()
+        writing.wait(10)
+        web.set_autocommit(False, force_begin_transaction_with_broken_autocommit=True)
+        with web.cursor() as cursor:
+            cursor.execute("SELECT COUNT(*) FROM tickets")  # read, then write: the batch create's shape
+            cursor.execute("INSERT INTO tickets (subject) VALUES ('from the web')")
+        web.commit()
+        web.set_autocommit(True)
+        thread.join()
+        with web.cursor() as cursor:
+            cursor.execute("SELECT subject FROM tickets ORDER BY rowid")
+            assert [row[0] for row in cursor.fetchall()] == ["from the worker", "from the web"]
+            cursor.execute("PRAGMA journal_mode")
+            assert cursor.fetchone()[0] == "wal"
+        web.close()
+    assert failures == []
