@@ -71,14 +71,22 @@ def shared_data() -> Iterator[Path]:
 
 @pytest.fixture
 def knowledge_dir(settings: Any, tmp_path: Path) -> Iterator[Path]:
-    """An empty, private index directory for this test; the process's loaded index is forgotten."""
+    """An empty, private index directory for this test; the process's loaded index, label model and
+    answer ranker are forgotten (each is rechecked only every few seconds: a test could otherwise get
+    the one an earlier test loaded from its own directory)."""
+    from retrieval import answer_services, label_services
     from retrieval.services import kb_reset_local
+
+    def forget_loaded() -> None:
+        kb_reset_local()
+        label_services._cache.forget()
+        answer_services._cache.forget()
 
     settings.INDEX_DIR = tmp_path / "index"
     settings.INDEX_DIR.mkdir()
-    kb_reset_local()
+    forget_loaded()
     yield settings.INDEX_DIR
-    kb_reset_local()
+    forget_loaded()
 
 
 @pytest.fixture
