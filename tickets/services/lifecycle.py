@@ -90,22 +90,8 @@ def ticket_create(
                 ticket.pk = next_id(Ticket)  # first: the first event's hash covers the ticket's id
             else:
                 ticket.save(force_insert=True)
-            # The first event of a trail just created: no lock, no lookup needed.
             rows = [
-                first_event(
-                    ticket_id=ticket.pk,
-                    stage=AuditEvent.Stage.INTAKE,
-                    action="ticket.created",
-                    actor_type=actor_type,
-                    actor=actor or requester_email,
-                    details={
-                        "channel": channel,
-                        "external_id": external_id,
-                        "subject_sha256": text_fingerprint(subject),
-                        "body_sha256": text_fingerprint(body),
-                        "body_chars": len(body),
-                    },
-                ),
+                intake_event(ticket, actor_type=actor_type, actor=actor),
                 *(linked_rows(ticket) if linked_rows else ()),
             ]
             insert_together([ticket, *rows] if one_statement else rows)
@@ -115,6 +101,26 @@ def ticket_create(
         message = f"A ticket from {channel} with this external id ({external_id}) exists already."
         raise ValidationError({NON_FIELD_ERRORS: [message]}) from error
     return ticket
+
+
+def intake_event(ticket: Ticket, *, actor_type: str, actor: str, **details: Any) -> AuditEvent:
+    """The unsaved first event of a new ticket's trail (``details`` adds to what it records). The trail
+    was just created: no lock, no lookup needed."""
+    return first_event(
+        ticket_id=ticket.pk,
+        stage=AuditEvent.Stage.INTAKE,
+        action="ticket.created",
+        actor_type=actor_type,
+        actor=actor or ticket.requester_email,
+        details={
+            "channel": ticket.channel,
+            "external_id": ticket.external_id,
+            **details,
+            "subject_sha256": text_fingerprint(ticket.subject),
+            "body_sha256": text_fingerprint(ticket.body),
+            "body_chars": len(ticket.body),
+        },
+    )
 
 
 def ticket_transition(

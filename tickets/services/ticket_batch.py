@@ -22,12 +22,11 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from tickets.audit import first_event, text_fingerprint
 from tickets.bulk_insert import insert_all
 from tickets.models import AuditEvent, Channel, IdempotencyKey, Ticket
 from tickets.pipeline import flow
 from tickets.services.api_submission import IDEMPOTENCY_KEY_RE, api_ticket_fields, request_fingerprint
-from tickets.services.lifecycle import _clean_ticket_text
+from tickets.services.lifecycle import _clean_ticket_text, intake_event
 
 CREATED, REPLAYED, REJECTED = "created", "replayed", "rejected"
 _ATTEMPTS = 3
@@ -178,7 +177,12 @@ def _write(todo: list[_Item], *, actor: str, client_key: str) -> list[ItemResult
             continue
         new.append((item, _new_ticket(item.data, now)))
     insert_all([ticket for _, ticket in new])
-    insert_all([_intake_event(ticket, actor=actor) for _, ticket in new])
+    insert_all(
+        [
+            intake_event(ticket, actor_type=AuditEvent.ActorType.API_CLIENT, actor=actor, batch=True)
+            for _, ticket in new
+        ]
+    )
     insert_all(
         [
             IdempotencyKey(
@@ -198,22 +202,3 @@ def _write(todo: list[_Item], *, actor: str, client_key: str) -> list[ItemResult
 
 def _new_ticket(data: dict[str, Any], now: Any) -> Ticket:
     return Ticket(**api_ticket_fields(data), created_at=now, status_changed_at=now)
-
-
-def _intake_event(ticket: Ticket, *, actor: str) -> AuditEvent:
-    """The first event of the trail, as :func:`tickets.services.lifecycle.ticket_create` writes it."""
-    return first_event(
-        ticket_id=ticket.pk,
-        stage=AuditEvent.Stage.INTAKE,
-        action="ticket.created",
-        actor_type=AuditEvent.ActorType.API_CLIENT,
-        actor=actor or ticket.requester_email,
-        details={
-            "channel": Channel.API,
-            "external_id": ticket.external_id,
-            "batch": True,
-            "subject_sha256": text_fingerprint(ticket.subject),
-            "body_sha256": text_fingerprint(ticket.body),
-            "body_chars": len(ticket.body),
-        },
-    )
