@@ -59,6 +59,10 @@ def test_a_batch_creates_every_ticket_with_its_audit_trail(world: World) -> None
         )
         [event] = AuditEvent.objects.filter(ticket=ticket)
         assert event.action == "ticket.created" and event.actor_type == "api_client"
+        assert event.details["batch"] is True and event.details["channel"] == Channel.API
+        assert event.details["external_id"] == ticket.external_id and event.details["body_chars"] == len(
+            ticket.body
+        )
         assert list(verify_chain([event])) == []
 
 
